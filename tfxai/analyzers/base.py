@@ -1,0 +1,246 @@
+"""The Analyzer base class: neuron selection, compilation and batching.
+
+Subclasses implement one method, :meth:`Analyzer.explain_tensors`, in pure
+TensorFlow. The base class compiles it with ``tf.function`` once per neuron
+selection mode, with a ``None`` batch dimension (no retracing per batch size),
+and runs it over NumPy arrays, tensors, dicts, lists or ``tf.data`` datasets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from tfxai import checks, inputs
+from tfxai.canonizers import canonize
+from tfxai.errors import InputError
+from tfxai.graph import build_view
+
+MODES = ("max_activation", "index", "all")
+
+
+class Analyzer:
+    """Explains a Keras model's outputs in terms of its inputs.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Functional or built Sequential model (nested models allowed). It is
+        never modified.
+    output_index : int
+        For multi-output models, which output to explain (default the first).
+    jit_compile : bool
+        Compile the analysis with XLA.
+
+    Attributes
+    ----------
+    model : keras.Model
+        The model, as given.
+    view : tfxai.graph.GraphView
+        Its canonized graph (BatchNorm folded, activations split, softmax
+        stripped).
+    """
+
+    def __init__(self, model, *, output_index: int = 0, jit_compile: bool = False):
+        checks.check_model(model)
+        self.model = model
+        self.view = canonize(build_view(model))
+        if not 0 <= int(output_index) < len(self.view.outputs):
+            raise ValueError(
+                f"output_index must be in [0, {len(self.view.outputs)}) for model "
+                f"{model.name!r}. Received: output_index={output_index}"
+            )
+        self.output_index = int(output_index)
+        self.jit_compile = bool(jit_compile)
+        self.input_specs = inputs.specs_of(self.view)
+        self._compiled = {}
+
+    def explain_tensors(self, xs: list, select):
+        """Explain one batch, in TensorFlow (override in subclasses).
+
+        Parameters
+        ----------
+        xs : list of tf.Tensor
+            One tensor per model input.
+        select : callable
+            ``select(y) -> mask``: the 0/1 mask of the explained neurons of the
+            explained output ``y`` (same shape as ``y``).
+
+        Returns
+        -------
+        relevance : list of tf.Tensor
+            One per input, each of the input's shape.
+        explained : tf.Tensor
+            Per sample, the explained quantity (``sum(y * mask)``).
+        predictions : list of tf.Tensor
+            The model outputs, as ``model(x)`` returns them.
+        """
+        raise NotImplementedError
+
+    def explained_key(self):
+        """Tensor key of the output being explained (the logits after a softmax)."""
+        return self.view.explained[self.output_index]
+
+    def analyze(
+        self,
+        x,
+        neuron_selection="max_activation",
+        *,
+        batch_size: int | None = None,
+        return_delta: bool = False,
+        verbose: int = 0,
+    ):
+        """Explain ``x``: relevance of every input feature.
+
+        Parameters
+        ----------
+        x : array-like, tf.Tensor, list, dict or tf.data.Dataset
+            The model input(s): one array for single-input models, a list (model
+            input order) or dict (by input name) for multi-input models, or a
+            dataset of those (labels are ignored).
+        neuron_selection : "max_activation", "all", int or array-like of int
+            Which output neuron to explain: the largest of each sample
+            (default), one index for all samples, one index per sample, or the
+            whole output at once. Indices count over the flattened non-batch
+            axes of the explained output.
+        batch_size : int, optional
+            Analyse at most this many samples at a time.
+        return_delta : bool
+            Also return, per sample, the explained output minus the summed
+            input relevance (the conservation delta).
+        verbose : int
+            1 shows a progress bar over batches.
+
+        Returns
+        -------
+        relevance : numpy.ndarray, list or dict of numpy.ndarray
+            Same structure and shapes as ``x``.
+        delta : numpy.ndarray, only with ``return_delta=True``
+            Shape ``(n_samples,)``.
+        """
+        mode, target = _selection_mode(neuron_selection)
+        kind, chunks, total = self._chunks(x, batch_size)
+        progress = keras.utils.Progbar(total, verbose=1) if verbose else None
+        relevance, deltas, done = [], [], 0
+        for batch in chunks:
+            n = len(batch[0])
+            args = [tf.convert_to_tensor(a) for a in batch]
+            if mode == "index":
+                args.append(tf.convert_to_tensor(self._targets(target, done, n)))
+            batch_relevance, explained, _ = self.compiled(mode)(*args)
+            summed = sum(tf.reduce_sum(tf.reshape(r, (n, -1)), axis=1) for r in batch_relevance)
+            relevance.append([r.numpy() for r in batch_relevance])
+            deltas.append((explained - summed).numpy())
+            done += n
+            if progress is not None:
+                progress.update(done)
+        if not relevance:
+            raise InputError("analyze received no samples.")
+        merged = [np.concatenate([part[i] for part in relevance]) for i in range(len(self.input_specs))]
+        result = _restructure(merged, kind, self.input_specs)
+        return (result, np.concatenate(deltas)) if return_delta else result
+
+    def _chunks(self, x, batch_size):
+        """``(structure kind, iterator of validated batches, sample count or None)``."""
+        if isinstance(x, tf.data.Dataset):
+            first = next(iter(x.take(1)), None)
+            if first is None:
+                raise InputError("analyze received an empty dataset.")
+            kind = inputs.split_structure(inputs.dataset_features(first), self.input_specs)[1]
+            chunks = (
+                batch
+                for element in x
+                for batch in inputs.batches(
+                    inputs.validate(
+                        inputs.split_structure(inputs.dataset_features(element), self.input_specs)[0],
+                        self.input_specs,
+                    ),
+                    batch_size,
+                )
+            )
+            return kind, chunks, None
+        arrays, kind = inputs.split_structure(x, self.input_specs)
+        arrays = inputs.validate(arrays, self.input_specs)
+        return kind, inputs.batches(arrays, batch_size), len(arrays[0])
+
+    def _targets(self, target, offset, n):
+        """Per-sample int32 targets of the batch starting at sample ``offset``."""
+        size = self.output_size()
+        if size is not None and (target.min() < 0 or target.max() >= size):
+            raise InputError(
+                f"neuron_selection indices must be in [0, {size}) for the explained output. "
+                f"Received: min {target.min()}, max {target.max()}"
+            )
+        if target.ndim == 0:
+            return np.full(n, target, np.int32)
+        if len(target) < offset + n:
+            raise InputError(
+                f"neuron_selection has {len(target)} indices; the input has at least {offset + n} samples."
+            )
+        return target[offset : offset + n]
+
+    def output_size(self):
+        """Number of neurons of the explained output per sample (None if unknown)."""
+        shape = self.view.shapes[self.explained_key()][1:]
+        return int(np.prod(shape)) if all(d is not None for d in shape) else None
+
+    def compiled(self, mode: str = "max_activation"):
+        """The ``tf.function`` for a selection mode, traced once per input signature.
+
+        Its arguments are one tensor per model input (and, for ``"index"``, an
+        int32 tensor of per-sample targets); it returns ``(relevance list,
+        explained, predictions list)``.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}. Received: {mode!r}")
+        if mode not in self._compiled:
+            signature = [spec.tensor_spec() for spec in self.input_specs]
+            if mode == "index":
+                signature.append(tf.TensorSpec((None,), tf.int32, name="target"))
+            self._compiled[mode] = tf.function(
+                self._graph_function(mode), input_signature=signature, jit_compile=self.jit_compile or None
+            )
+        return self._compiled[mode]
+
+    def _graph_function(self, mode):
+        n_inputs = len(self.input_specs)
+
+        def function(*args):
+            xs, target = list(args[:n_inputs]), args[n_inputs] if mode == "index" else None
+            relevance, explained, predictions = self.explain_tensors(xs, lambda y: selection_mask(y, mode, target))
+            return tuple(relevance), explained, tuple(predictions)
+
+        return function
+
+
+def selection_mask(y, mode: str, target=None):
+    """0/1 mask of the explained neurons of ``y`` (batch first)."""
+    flat = tf.reshape(y, (tf.shape(y)[0], -1))
+    if mode == "all":
+        return tf.ones_like(y)
+    index = tf.argmax(flat, axis=1, output_type=tf.int32) if mode == "max_activation" else target
+    mask = tf.one_hot(index, tf.shape(flat)[1], dtype=y.dtype)
+    return tf.reshape(mask, tf.shape(y))
+
+
+def _selection_mode(neuron_selection):
+    if isinstance(neuron_selection, str):
+        if neuron_selection in ("max_activation", "all"):
+            return neuron_selection, None
+        raise ValueError(
+            "neuron_selection must be 'max_activation', 'all', an int or an array of ints. "
+            f"Received: {neuron_selection!r}"
+        )
+    target = np.asarray(neuron_selection)
+    if target.dtype.kind not in "iu" or target.ndim > 1:
+        raise ValueError(f"neuron_selection indices must be integers (one or one per sample). Received: {neuron_selection!r}")
+    return "index", target.astype(np.int32)
+
+
+def _restructure(relevance, kind, specs):
+    if kind == "single":
+        return relevance[0]
+    if kind == "dict":
+        return {spec.name: r for spec, r in zip(specs, relevance)}
+    return relevance

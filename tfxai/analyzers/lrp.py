@@ -1,0 +1,74 @@
+"""Layer-wise Relevance Propagation analyzers (Bach et al. 2015)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfxai import composites, registry, reverse, rules
+from tfxai.analyzers.base import Analyzer
+from tfxai.composites import FIRST, Composite
+
+
+class LRP(Analyzer):
+    """Layer-wise Relevance Propagation with a rule per node.
+
+    The explained neuron's logit is the starting relevance (iNNvestigate's
+    convention); each node's rule redistributes relevance to its inputs, in one
+    ``tf.function``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model to explain; never modified.
+    composite : Composite or str, optional
+        Rules of weighted layers; a name from
+        :func:`tfxai.composites.composite_names` or a Composite. Without one,
+        every weighted layer gets LRP-epsilon.
+    rules : sequence of (selector, Rule), optional
+        Entries that override the composite (first match wins): selectors are
+        layer classes, layer names, compiled regexes, ``FIRST`` or ``LAST``.
+    input_layer_rule : Rule, str or (low, high), optional
+        Rule of the first weighted layer(s): a Rule, ``"Flat"``,
+        ``"WSquare"``, or a ``(low, high)`` pair for ZBox.
+    output_index, jit_compile
+        See :class:`~tfxai.analyzers.base.Analyzer`.
+
+    Attributes
+    ----------
+    assignment : dict
+        Node name -> Rule actually used.
+    """
+
+    def __init__(self, model, composite=None, *, rules=(), input_layer_rule=None, **kwargs):
+        super().__init__(model, **kwargs)
+        if composite is None:
+            composite = Composite([(registry.LINEAR, _default_rule())], "epsilon")
+        elif isinstance(composite, str):
+            composite = composites.get_composite(composite)
+        if input_layer_rule is not None:
+            composite = composite.prepend([(FIRST, _as_input_rule(input_layer_rule))])
+        self.composite = composite.prepend(rules)
+        self.assignment = composites.assign(self.view, self.composite)
+
+    def explain_tensors(self, xs, select):
+        values, states = reverse.forward(self.view, xs)
+        y = values[self.explained_key()]
+        start = y * select(y)
+        relevance = reverse.propagate(self.view, self.assignment, states, {self.explained_key(): start})
+        result = [relevance.get(key, tf.zeros_like(x)) for key, x in zip(self.view.inputs, xs)]
+        explained = tf.reduce_sum(tf.reshape(start, (tf.shape(start)[0], -1)), axis=1)
+        return result, explained, [values[key] for key in self.view.outputs]
+
+
+def _default_rule():
+    return rules.Epsilon()
+
+
+def _as_input_rule(spec):
+    if isinstance(spec, rules.Rule):
+        return spec
+    if isinstance(spec, str) and spec in ("Flat", "WSquare"):
+        return getattr(rules, spec)()
+    if isinstance(spec, (tuple, list)) and len(spec) == 2:
+        return rules.ZBox(*spec)
+    raise ValueError(f"input_layer_rule must be a Rule, 'Flat', 'WSquare' or (low, high). Received: {spec!r}")

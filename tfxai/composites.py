@@ -1,0 +1,322 @@
+"""Composites: which rule each node of a model gets.
+
+A :class:`Composite` is an ordered list of ``(matcher, rule)`` entries; for each
+node the first matching entry wins. Matchers select nodes by layer type, by
+layer name (exact or regular expression) or by position (:data:`FIRST`, the
+weighted layers nearest the input; :data:`LAST`, those nearest the output).
+Nodes no entry matches get the default rule of their type from
+:mod:`tfxai.registry`.
+
+Presets follow Montavon et al. (2019) and Kohlbrenner et al. (2020): upper dense
+layers LRP-epsilon, convolutions a positive-evidence rule, the input layer a
+rule for its domain. They are registered by name with :func:`register_composite`
+and built by :func:`get_composite`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from typing import Callable
+
+from tfxai import registry, rules
+from tfxai.errors import ModelError, UnsupportedLayerError
+from tfxai.graph import GraphView
+
+
+@dataclasses.dataclass(frozen=True)
+class ByType:
+    """Match nodes whose layer is an instance of one of ``types``."""
+
+    types: tuple
+
+    def matches(self, node, positions) -> bool:
+        return issubclass(node.op_type, self.types)
+
+
+@dataclasses.dataclass(frozen=True)
+class ByName:
+    """Match nodes by layer name or full node name (``"backbone/conv1"``).
+
+    ``pattern`` is an exact name (str) or a compiled regular expression, which
+    must match the whole name.
+    """
+
+    pattern: object
+
+    def matches(self, node, positions) -> bool:
+        names = (node.layer.name, node.name)
+        if isinstance(self.pattern, re.Pattern):
+            return any(self.pattern.fullmatch(name) for name in names)
+        return self.pattern in names
+
+
+@dataclasses.dataclass(frozen=True)
+class ByPosition:
+    """Match the weighted nodes nearest the input (``"first"``) or output (``"last"``)."""
+
+    where: str
+
+    def __post_init__(self):
+        if self.where not in ("first", "last"):
+            raise ValueError(f"ByPosition expects 'first' or 'last'. Received: {self.where!r}")
+
+    def matches(self, node, positions) -> bool:
+        return node.name in positions[self.where]
+
+
+FIRST = ByPosition("first")
+"""The weighted layers that see the model input (no weighted layer before them)."""
+
+LAST = ByPosition("last")
+"""The weighted layers that produce the explained output (no weighted layer after)."""
+
+
+def as_matcher(spec):
+    """Turn a layer class, tuple of classes, name, regex or matcher into a matcher."""
+    if hasattr(spec, "matches"):
+        return spec
+    if isinstance(spec, type):
+        return ByType((spec,))
+    if isinstance(spec, tuple) and spec and all(isinstance(t, type) for t in spec):
+        return ByType(spec)
+    if isinstance(spec, (str, re.Pattern)):
+        return ByName(spec)
+    raise TypeError(
+        "A composite entry selects nodes by layer class, tuple of classes, layer name, "
+        f"compiled regex, FIRST or LAST. Received: {spec!r}"
+    )
+
+
+class Composite:
+    """Ordered ``(matcher, rule)`` map; the first entry that matches a node wins.
+
+    Parameters
+    ----------
+    entries : sequence of (selector, Rule)
+        Selectors are layer classes or tuples of them, exact layer names,
+        compiled regular expressions, :data:`FIRST` / :data:`LAST`, or any
+        object with ``matches(node, positions)``.
+    name : str, optional
+        A label for error messages and ``repr``.
+
+    Examples
+    --------
+    >>> import re, keras
+    >>> from tfxai import rules
+    >>> Composite([(FIRST, rules.Flat()), (re.compile("block5_.*"), rules.Gamma(0.5)),
+    ...            (keras.layers.Dense, rules.Epsilon(0.1))])  # doctest: +ELLIPSIS
+    Composite(...)
+    """
+
+    def __init__(self, entries=(), name: str | None = None):
+        checked = []
+        for entry in entries:
+            selector, rule = entry
+            if not isinstance(rule, rules.Rule):
+                raise TypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")
+            checked.append((as_matcher(selector), rule))
+        self.entries = tuple(checked)
+        self.name = name
+
+    def prepend(self, entries) -> "Composite":
+        """A new composite whose ``entries`` come before (override) these."""
+        return Composite(tuple(entries) + self.entries, self.name)
+
+    def rule_for(self, node, positions) -> rules.Rule | None:
+        """The rule of the first matching entry, or ``None``."""
+        for matcher, rule in self.entries:
+            if matcher.matches(node, positions):
+                return rule
+        return None
+
+    def __repr__(self):
+        return f"Composite({self.name or ''}{list(self.entries)!r})"
+
+
+def positions(view: GraphView) -> dict:
+    """Names of the weighted nodes nearest the input and nearest the output."""
+    weighted = {node.name for node in view.nodes if node.params is not None}
+    return {
+        "first": _nearest_weighted(view.nodes, view.inputs, weighted, forward=True),
+        "last": _nearest_weighted(reversed(view.nodes), view.explained, weighted, forward=False),
+    }
+
+
+def _nearest_weighted(nodes, start_keys, weighted, forward: bool) -> set:
+    """Weighted nodes reached from ``start_keys`` without crossing another weighted node."""
+    reached = set(start_keys)
+    found = set()
+    for node in nodes:
+        sources, targets = (node.inputs, node.outputs) if forward else (node.outputs, node.inputs)
+        if not reached.intersection(sources):
+            continue
+        if node.name in weighted:
+            found.add(node.name)
+        else:
+            reached.update(targets)
+    return found
+
+
+def assign(view: GraphView, composite: Composite) -> dict:
+    """Choose a rule for every node that relevance flows through.
+
+    Parameters
+    ----------
+    view : GraphView
+        The canonized model.
+    composite : Composite
+        Entries tried first; registry defaults fill in the rest.
+
+    Returns
+    -------
+    dict
+        Node name -> Rule.
+
+    Raises
+    ------
+    UnsupportedLayerError
+        Listing every node with no rule, with how to register one.
+    """
+    where = positions(view)
+    chosen, missing = {}, []
+    for node in view.nodes:
+        rule = composite.rule_for(node, where) or registry.default_rule(node.op_type)
+        if rule is None:
+            missing.append((node.name, node.op_type.__name__))
+        elif rule.requires_weights and node.params is None:
+            raise ModelError(
+                f"Rule {rule!r} modifies weights, but node {node.name!r} "
+                f"({node.op_type.__name__}) has none. Give it a rule such as Epsilon or Pass."
+            )
+        else:
+            chosen[node.name] = rule
+    if missing:
+        raise UnsupportedLayerError(unsupported_message(view.name, missing), missing)
+    return chosen
+
+
+def unsupported_message(model_name: str, missing: list) -> str:
+    """The one error message listing every unsupported node."""
+    lines = [f"tfxai has no relevance rule for {len(missing)} node(s) of model {model_name!r}:"]
+    lines += [f"  - {name!r} ({type_name})" for name, type_name in missing]
+    example = missing[0][1]
+    lines += [
+        "Register a rule for each layer class before creating the analyzer, e.g.",
+        f"    tfxai.register_rule({example}, tfxai.rules.Pass())      # element-wise, shape-preserving",
+        f"    tfxai.register_rule({example}, tfxai.rules.Epsilon())   # LRP through the layer's own function",
+        "or give the nodes a rule by name for one analyzer:",
+        f"    tfxai.create_analyzer('lrp.epsilon', model, rules=[({missing[0][0]!r}, tfxai.rules.Pass())])",
+    ]
+    return "\n".join(lines)
+
+
+_PRESETS: dict = {}
+
+
+def register_composite(name: str) -> Callable:
+    """Decorator registering a composite factory under ``name``.
+
+    The factory takes keyword parameters (``epsilon``, ``gamma``, ``low``...)
+    and returns a :class:`Composite`; ``create_analyzer("lrp.<name>", ...)``
+    passes its keyword arguments through.
+    """
+
+    def decorate(factory):
+        _PRESETS[name] = factory
+        return factory
+
+    return decorate
+
+
+def composite_names() -> list:
+    """Names of every registered composite preset."""
+    return sorted(_PRESETS)
+
+
+def get_composite(name: str, **params) -> Composite:
+    """Build the registered composite ``name`` with its parameters.
+
+    Raises
+    ------
+    KeyError
+        For an unknown name, listing the valid ones.
+    TypeError
+        For a parameter the preset does not take, listing the ones it does.
+    """
+    if name not in _PRESETS:
+        raise KeyError(f"Unknown composite {name!r}. Valid names: {', '.join(composite_names())}")
+    factory = _PRESETS[name]
+    accepted = list(inspect.signature(factory).parameters)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise TypeError(f"Composite {name!r} does not take {unknown}; it takes {accepted}.")
+    return factory(**params)
+
+
+def _dense_epsilon(epsilon):
+    return [(registry.DENSE + registry.AFFINE, rules.Epsilon(epsilon))]
+
+
+@register_composite("epsilon_plus")
+def epsilon_plus(epsilon: float = 1e-6):
+    """Dense: Epsilon; convolutions: ZPlus."""
+    return Composite([(registry.CONV, rules.ZPlus())] + _dense_epsilon(epsilon), "epsilon_plus")
+
+
+@register_composite("epsilon_plus_flat")
+def epsilon_plus_flat(epsilon: float = 1e-6):
+    """As ``epsilon_plus``; the first weighted layer: Flat."""
+    return epsilon_plus(epsilon).prepend([(FIRST, rules.Flat())])
+
+
+@register_composite("epsilon_gamma_box")
+def epsilon_gamma_box(low=-1.0, high=1.0, epsilon: float = 1e-6, gamma: float = 0.25):
+    """Dense: Epsilon; convolutions: Gamma; the first weighted layer: ZBox(low, high)."""
+    return Composite(
+        [(FIRST, rules.ZBox(low, high)), (registry.CONV, rules.Gamma(gamma))] + _dense_epsilon(epsilon),
+        "epsilon_gamma_box",
+    )
+
+
+@register_composite("epsilon_alpha2_beta1")
+def epsilon_alpha2_beta1(epsilon: float = 1e-6):
+    """Dense: Epsilon; convolutions: AlphaBeta(2, 1)."""
+    return Composite(
+        [(registry.CONV, rules.AlphaBeta(2.0, 1.0))] + _dense_epsilon(epsilon), "epsilon_alpha2_beta1"
+    )
+
+
+@register_composite("epsilon_alpha2_beta1_flat")
+def epsilon_alpha2_beta1_flat(epsilon: float = 1e-6):
+    """As ``epsilon_alpha2_beta1``; the first weighted layer: Flat."""
+    return epsilon_alpha2_beta1(epsilon).prepend([(FIRST, rules.Flat())])
+
+
+@register_composite("sequential_preset_a")
+def sequential_preset_a(epsilon: float = 0.1):
+    """iNNvestigate's preset A: Dense: Epsilon(0.1); convolutions: AlphaBeta(1, 0)."""
+    return Composite(
+        [(registry.CONV, rules.AlphaBeta(1.0, 0.0))] + _dense_epsilon(epsilon), "sequential_preset_a"
+    )
+
+
+@register_composite("sequential_preset_b")
+def sequential_preset_b(epsilon: float = 0.1):
+    """iNNvestigate's preset B: Dense: Epsilon(0.1); convolutions: AlphaBeta(2, 1)."""
+    return Composite(
+        [(registry.CONV, rules.AlphaBeta(2.0, 1.0))] + _dense_epsilon(epsilon), "sequential_preset_b"
+    )
+
+
+@register_composite("sequential_preset_a_flat")
+def sequential_preset_a_flat(epsilon: float = 0.1):
+    """Preset A with Flat on the first weighted layer."""
+    return sequential_preset_a(epsilon).prepend([(FIRST, rules.Flat())])
+
+
+@register_composite("sequential_preset_b_flat")
+def sequential_preset_b_flat(epsilon: float = 0.1):
+    """Preset B with Flat on the first weighted layer."""
+    return sequential_preset_b(epsilon).prepend([(FIRST, rules.Flat())])

@@ -1,0 +1,27 @@
+"""Exceptions raised by tfxai, each carrying an actionable message."""
+
+
+class TfxaiError(Exception):
+    """Base class of every error tfxai raises on purpose."""
+
+
+class ModelError(TfxaiError, ValueError):
+    """The model cannot be explained as given (subclassed, unbuilt, wrong backend)."""
+
+
+class UnsupportedLayerError(ModelError):
+    """Some nodes of the model have no relevance rule.
+
+    Attributes
+    ----------
+    nodes : list of tuple
+        ``(node name, layer class name)`` for every unsupported node.
+    """
+
+    def __init__(self, message, nodes):
+        super().__init__(message)
+        self.nodes = list(nodes)
+
+
+class InputError(TfxaiError, ValueError):
+    """The data passed to ``analyze`` does not fit the model."""

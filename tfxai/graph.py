@@ -1,0 +1,305 @@
+"""Read-only view of a Keras 3 functional graph.
+
+This is the only module of tfxai that touches private Keras attributes
+(``_nodes_by_depth``, ``_inbound_nodes``, ``_functional``, ...). Everything else
+works on the :class:`GraphView` built here: a flat list of :class:`Node` objects
+in forward order, nested models already inlined, each shared-layer call its own
+node, and tensors named by hashable keys.
+
+Walking a model never calls a layer on a ``KerasTensor``, so it never adds nodes
+to the user's model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import keras
+
+from tfxai.errors import ModelError
+
+TensorKey = tuple
+"""Hashable name of one tensor of the view: ``(scope, id(KerasTensor))``."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Node:
+    """One step of the forward computation.
+
+    Attributes
+    ----------
+    name : str
+        Unique, readable name: the layer name prefixed with the path of nested
+        models (``"backbone/conv1"``); the k-th call of a shared layer gets
+        ``"@k"`` appended.
+    layer : object
+        The Keras layer or operation the node comes from (matched by rules).
+    op_type : type
+        The class the rule registry looks up. Usually ``type(layer)``; nodes made
+        by canonizers use the class of what they compute (e.g. the activation
+        split off a ``Dense`` is typed ``keras.layers.Activation``).
+    inputs, outputs : tuple of TensorKey
+        Tensors consumed and produced, in call order.
+    forward : callable
+        ``forward(inputs, params) -> list of outputs`` on concrete tensors.
+    params : callable or None
+        ``params() -> (kernel, bias or None)`` read at trace time for nodes whose
+        weights rules may modify; ``None`` for everything else.
+    activation : str or None
+        Name of the element-wise activation this node applies, if it is one.
+    """
+
+    name: str
+    layer: Any
+    op_type: type
+    inputs: tuple
+    outputs: tuple
+    forward: Callable
+    params: Callable | None = None
+    activation: str | None = None
+
+    def replace(self, **changes) -> "Node":
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphView:
+    """A model's forward computation as data.
+
+    Attributes
+    ----------
+    name : str
+        The model's name.
+    nodes : tuple of Node
+        Every computation in a valid forward order.
+    inputs : tuple of TensorKey
+        The model inputs, in ``model.inputs`` order.
+    input_names : tuple of str
+        Names of the model inputs.
+    input_dtypes : tuple of str
+        Dtypes of the model inputs.
+    outputs : tuple of TensorKey
+        The model outputs (what ``model(x)`` returns), in ``model.outputs`` order.
+    explained : tuple of TensorKey
+        For each output, the tensor explanations start from: the output itself,
+        or the logits when a canonizer stripped a final softmax.
+    shapes : dict
+        Static shape (a tuple, batch axis included) of every tensor key.
+    """
+
+    name: str
+    nodes: tuple
+    inputs: tuple
+    input_names: tuple
+    input_dtypes: tuple
+    outputs: tuple
+    explained: tuple
+    shapes: dict
+
+    def replace(self, **changes) -> "GraphView":
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def producers(self) -> dict:
+        """Map each tensor key to the node that produces it."""
+        return {key: node for node in self.nodes for key in node.outputs}
+
+    def consumers(self) -> dict:
+        """Map each tensor key to the list of nodes that read it (with repeats)."""
+        result: dict = {}
+        for node in self.nodes:
+            for key in node.inputs:
+                result.setdefault(key, []).append(node)
+        return result
+
+
+def build_view(model) -> GraphView:
+    """Walk a built Sequential or Functional Keras model into a GraphView.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential (built) or Functional model; nested models are inlined.
+
+    Returns
+    -------
+    GraphView
+    """
+    graph = _functional_graph(model, model.name)
+    keys = _KeyMap()
+    input_keys = tuple(keys.key("", t) for t in graph.inputs)
+    nodes = _walk(graph, "", keys)
+    shapes = {key: shape for key, shape in keys.shapes.items()}
+    output_keys = tuple(keys.key("", t) for t in graph.outputs)
+    return GraphView(
+        name=model.name,
+        nodes=tuple(nodes),
+        inputs=input_keys,
+        input_names=tuple(_tensor_name(t) for t in graph.inputs),
+        input_dtypes=tuple(str(t.dtype) for t in graph.inputs),
+        outputs=output_keys,
+        explained=output_keys,
+        shapes=shapes,
+    )
+
+
+def is_graph_model(model) -> bool:
+    """Whether ``model`` has a functional graph tfxai can walk."""
+    return _functional_graph_or_none(model) is not None
+
+
+def is_subclassed_model(model) -> bool:
+    """Whether ``model`` is a subclassed ``keras.Model`` with no graph."""
+    return isinstance(model, keras.Model) and not isinstance(
+        model, (keras.Sequential, keras.src.models.Functional)
+    )
+
+
+def is_unbuilt_sequential(model) -> bool:
+    """Whether ``model`` is a Sequential model without a functional graph yet."""
+    return isinstance(model, keras.Sequential) and model._functional is None
+
+
+def count_inbound_nodes(model) -> dict:
+    """Number of Keras nodes of every operation in ``model`` (nested included).
+
+    Used to prove that analysing a model added nothing to its graph.
+    """
+    counts = {}
+    for op in _all_operations(model):
+        counts[id(op)] = len(op._inbound_nodes)
+    return counts
+
+
+def call_has_training_argument(layer) -> bool:
+    """Whether ``layer.call`` accepts a ``training`` argument."""
+    return bool(getattr(layer, "_call_has_training_arg", False))
+
+
+def raw_op_class(name: str):
+    """Class of a Keras raw operation (``x + y`` is ``keras.ops`` ``Add``)."""
+    from keras.src.ops import core, nn, numpy  # noqa: PLC0415
+
+    for module in (numpy, nn, core):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise KeyError(f"Unknown Keras operation class {name!r}.")
+
+
+def _all_operations(model):
+    graph = _functional_graph_or_none(model)
+    if graph is None:
+        return []
+    ops = []
+    for op in graph.operations:
+        ops.append(op)
+        if isinstance(op, keras.Model):
+            ops.extend(_all_operations(op))
+    return ops
+
+
+def _functional_graph_or_none(model):
+    if isinstance(model, keras.Sequential):
+        return model._functional
+    if isinstance(model, keras.src.models.Functional):
+        return model
+    return None
+
+
+def _functional_graph(model, path):
+    graph = _functional_graph_or_none(model)
+    if graph is None:
+        raise ModelError(
+            f"Model {path!r} ({type(model).__name__}) has no functional graph "
+            "tfxai can walk. Expected a Functional model or a built Sequential "
+            "model."
+        )
+    return graph
+
+
+def _tensor_name(kt) -> str:
+    history = getattr(kt, "_keras_history", None)
+    if history is not None:
+        return history[0].name
+    return kt.name
+
+
+class _KeyMap:
+    """Names KerasTensors per scope, with aliases for nested-model boundaries."""
+
+    def __init__(self):
+        self._alias: dict = {}
+        self.shapes: dict = {}
+
+    def key(self, scope: str, kt) -> TensorKey:
+        key = (scope, id(kt))
+        key = self._alias.get(key, key)
+        self.shapes.setdefault(key, tuple(kt.shape))
+        return key
+
+    def bind(self, scope: str, kt, key: TensorKey) -> None:
+        self._alias[(scope, id(kt))] = key
+
+
+def _walk(graph, scope: str, keys: _KeyMap) -> list:
+    nodes = []
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for knode in graph._nodes_by_depth[depth]:
+            if knode.is_input:
+                continue
+            op = knode.operation
+            name = scope + _call_name(op, knode)
+            if isinstance(op, keras.Model):
+                nodes.extend(_inline(op, knode, scope, name, keys))
+            else:
+                nodes.append(_replay_node(op, knode, scope, name, keys))
+    return nodes
+
+
+def _call_name(op, knode) -> str:
+    index = op._inbound_nodes.index(knode) if knode in op._inbound_nodes else 0
+    return op.name if index == 0 else f"{op.name}@{index}"
+
+
+def _inline(model, knode, scope, name, keys):
+    inner = _functional_graph(model, name)
+    inner_scope = name + "/"
+    outer_inputs = knode.arguments.keras_tensors
+    if len(outer_inputs) != len(inner.inputs):
+        raise ModelError(
+            f"Nested model {name!r} expects {len(inner.inputs)} inputs but its "
+            f"call receives {len(outer_inputs)} tensors."
+        )
+    for inner_kt, outer_kt in zip(inner.inputs, outer_inputs):
+        keys.bind(inner_scope, inner_kt, keys.key(scope, outer_kt))
+    nodes = _walk(inner, inner_scope, keys)
+    for inner_kt, outer_kt in zip(inner.outputs, knode.outputs):
+        keys.bind(scope, outer_kt, keys.key(inner_scope, inner_kt))
+    return nodes
+
+
+def _replay_node(op, knode, scope, name, keys) -> Node:
+    in_kts = list(knode.arguments.keras_tensors)
+    return Node(
+        name=name,
+        layer=op,
+        op_type=type(op),
+        inputs=tuple(keys.key(scope, kt) for kt in in_kts),
+        outputs=tuple(keys.key(scope, kt) for kt in knode.outputs),
+        forward=_replay_function(op, knode, in_kts),
+    )
+
+
+def _replay_function(op, knode, in_kts: Sequence) -> Callable:
+    wants_training = call_has_training_argument(op)
+    ids = [id(kt) for kt in in_kts]
+
+    def forward(values, params=None):
+        args, kwargs = knode.arguments.fill_in(dict(zip(ids, values)))
+        if wants_training:
+            kwargs = {**kwargs, "training": False}
+        return keras.tree.flatten(op(*args, **kwargs))
+
+    return forward

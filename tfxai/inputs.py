@@ -1,0 +1,137 @@
+"""Turning what users pass to ``analyze`` into validated batches.
+
+Accepted: a NumPy array or tensor (single-input models), a list/tuple or dict
+of them (multi-input models), or a ``tf.data.Dataset`` yielding any of those,
+possibly as ``(x, y)`` or ``(x, y, sample_weight)`` tuples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfxai.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What one model input expects.
+
+    Attributes
+    ----------
+    name : str
+        The input's name.
+    shape : tuple
+        Static shape, batch axis (``None``) included.
+    dtype : str
+        Dtype name, e.g. ``"float32"``.
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+
+    def tensor_spec(self) -> tf.TensorSpec:
+        """TensorSpec with a ``None`` batch dimension."""
+        return tf.TensorSpec((None,) + tuple(self.shape[1:]), self.dtype, name=self.name)
+
+
+def specs_of(view) -> list:
+    """InputSpec of each input of a GraphView."""
+    return [
+        InputSpec(name, view.shapes[key], view_dtype)
+        for name, key, view_dtype in zip(view.input_names, view.inputs, view.input_dtypes)
+    ]
+
+
+def split_structure(x, specs):
+    """Flatten ``x`` into one array per model input, in model order.
+
+    Returns
+    -------
+    arrays : list
+    kind : str
+        ``"single"``, ``"list"`` or ``"dict"``: how to shape results back.
+    """
+    if isinstance(x, dict):
+        missing = [spec.name for spec in specs if spec.name not in x]
+        if missing:
+            raise InputError(
+                f"Input dict is missing model inputs {missing}. "
+                f"Expected keys: {[s.name for s in specs]}. Received: {sorted(x)}"
+            )
+        return [x[spec.name] for spec in specs], "dict"
+    if isinstance(x, (list, tuple)):
+        if len(x) != len(specs):
+            raise InputError(
+                f"Model has {len(specs)} input(s) {[s.name for s in specs]}; "
+                f"received a {type(x).__name__} of {len(x)} arrays."
+            )
+        return list(x), "list"
+    if len(specs) != 1:
+        raise InputError(
+            f"Model has {len(specs)} inputs {[s.name for s in specs]}; pass a list or dict "
+            f"of arrays. Received: a single {type(x).__name__}."
+        )
+    return [x], "single"
+
+
+def validate(arrays: list, specs: list) -> list:
+    """Convert to NumPy, check shape, dtype and finiteness; cast to the input dtype."""
+    result = []
+    for array, spec in zip(arrays, specs):
+        array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)
+        _check_shape(array, spec)
+        array = _cast(array, spec)
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            bad = np.unique(np.nonzero(~np.isfinite(array))[0])[:10].tolist()
+            raise InputError(f"Input {spec.name!r} contains NaN or Inf (samples {bad}). Expected finite values.")
+        result.append(array)
+    batch_sizes = {len(a) for a in result}
+    if len(batch_sizes) > 1:
+        raise InputError(f"All inputs need the same batch size. Received sizes: {sorted(batch_sizes)}")
+    return result
+
+
+def _check_shape(array, spec):
+    expected = tuple(spec.shape)
+    fits = array.ndim == len(expected) and all(
+        e is None or e == r for e, r in zip(expected[1:], array.shape[1:])
+    )
+    if not fits:
+        shown = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
+        raise InputError(
+            f"Input {spec.name!r} expects shape {shown}. Received: shape {array.shape}. "
+            "Add a batch axis for a single sample (x[None])."
+        )
+
+
+def _cast(array, spec):
+    target = np.dtype(spec.dtype)
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        raise InputError(f"Input {spec.name!r} expects numbers of dtype {spec.dtype}. Received dtype: {array.dtype}")
+    if target.kind in "iu" and kind == "f":
+        raise InputError(
+            f"Input {spec.name!r} expects integers ({spec.dtype}), e.g. token ids. Received dtype: {array.dtype}"
+        )
+    return array.astype(target, copy=False)
+
+
+def batches(arrays: list, batch_size: int | None):
+    """Yield lists of array slices of at most ``batch_size`` samples."""
+    total = len(arrays[0])
+    size = total if not batch_size else int(batch_size)
+    if size <= 0 and total:
+        raise InputError(f"batch_size must be a positive integer. Received: batch_size={batch_size}")
+    for start in range(0, total, max(size, 1)):
+        yield [a[start : start + size] for a in arrays]
+
+
+def dataset_features(element):
+    """The model inputs of one ``tf.data`` element (drops labels and weights)."""
+    if isinstance(element, tuple) and 1 < len(element) <= 3:
+        return element[0]
+    return element

@@ -1,0 +1,141 @@
+"""Layer-type groups and the default rule of every supported layer type.
+
+Composites decide the rules of *weighted* layers (Dense, Conv...). Everything
+else (activations, reshapes, pooling, merges...) gets the default rule of its
+type from this registry. Users add their own layer classes with
+:func:`register_rule`; their entries take precedence over the built-in ones.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfxai import rules
+from tfxai.graph import raw_op_class
+
+L = keras.layers
+
+DENSE = (L.Dense,)
+"""Fully connected layers."""
+
+CONV = (L.Conv1D, L.Conv2D, L.Conv3D)
+"""Convolutions."""
+
+AFFINE = (L.BatchNormalization,)
+"""Element-wise affine layers left after canonization (BatchNorm not foldable)."""
+
+LINEAR = DENSE + CONV + AFFINE
+"""Every layer type whose weights linear rules use and modify."""
+
+ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax) + tuple(
+    raw_op_class(name) for name in ("Relu", "Relu6", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Silu")
+)
+"""Element-wise activations (relevance passes through unchanged)."""
+
+IDENTITIES = (
+    L.Dropout,
+    L.SpatialDropout1D,
+    L.SpatialDropout2D,
+    L.SpatialDropout3D,
+    L.GaussianNoise,
+    L.GaussianDropout,
+    L.AlphaDropout,
+    L.ActivityRegularization,
+    L.Identity,
+    L.Masking,
+    L.Rescaling,
+    L.Normalization,
+)
+"""Layers that are the identity at inference, or input preprocessing."""
+
+ROUTES = (
+    L.Flatten,
+    L.Reshape,
+    L.Permute,
+    L.RepeatVector,
+    L.ZeroPadding1D,
+    L.ZeroPadding2D,
+    L.ZeroPadding3D,
+    L.Cropping1D,
+    L.Cropping2D,
+    L.Cropping3D,
+    L.Concatenate,
+    L.MaxPooling1D,
+    L.MaxPooling2D,
+    L.MaxPooling3D,
+    L.GlobalMaxPooling1D,
+    L.GlobalMaxPooling2D,
+    L.GlobalMaxPooling3D,
+) + tuple(
+    raw_op_class(name)
+    for name in ("Reshape", "Transpose", "Concatenate", "Squeeze", "ExpandDims", "GetItem", "Slice", "Ravel")
+)
+"""Layers that move, split or select values (relevance follows the gradient)."""
+
+POOLING = (
+    L.AveragePooling1D,
+    L.AveragePooling2D,
+    L.AveragePooling3D,
+    L.GlobalAveragePooling1D,
+    L.GlobalAveragePooling2D,
+    L.GlobalAveragePooling3D,
+)
+"""Average pooling (a linear map with weights 1/n)."""
+
+MERGES = (L.Add, raw_op_class("Add"))
+"""Sums of several tensors (relevance split in proportion to contributions)."""
+
+_BUILTIN = (
+    (ACTIVATIONS, rules.Pass()),
+    (IDENTITIES, rules.Pass()),
+    (ROUTES, rules.Route()),
+    (POOLING, rules.Norm()),
+    (MERGES, rules.Norm()),
+)
+
+_USER: dict = {}
+
+
+def register_rule(layer_type: type, rule: rules.Rule) -> None:
+    """Make ``rule`` the default rule of ``layer_type`` and its subclasses.
+
+    Use it to explain models with custom layers, or to change a built-in
+    default (e.g. give ``MaxPooling2D`` the :class:`~tfxai.rules.Norm` rule).
+
+    Parameters
+    ----------
+    layer_type : type
+        A ``keras.layers.Layer`` (or ``keras.Operation``) subclass.
+    rule : tfxai.rules.Rule
+        The rule its nodes get unless a composite or ``rules=`` says otherwise.
+
+    Examples
+    --------
+    >>> tfxai.register_rule(MyScaling, tfxai.rules.Pass())  # doctest: +SKIP
+    """
+    if not isinstance(layer_type, type):
+        raise TypeError(f"register_rule expects a layer class. Received: {layer_type!r}")
+    if not isinstance(rule, rules.Rule):
+        raise TypeError(f"register_rule expects a tfxai.rules.Rule instance. Received: {rule!r}")
+    _USER[layer_type] = rule
+
+
+def unregister_rule(layer_type: type) -> None:
+    """Remove a rule added with :func:`register_rule` (no-op if absent)."""
+    _USER.pop(layer_type, None)
+
+
+def default_rule(op_type: type) -> rules.Rule | None:
+    """The registered rule of ``op_type`` (user entries first), or ``None``."""
+    for cls in op_type.__mro__:
+        if cls in _USER:
+            return _USER[cls]
+    for types, rule in _BUILTIN:
+        if issubclass(op_type, types):
+            return rule
+    return None
+
+
+def supported_types() -> list:
+    """Every layer type with a built-in default rule, with that rule."""
+    return [(layer_type, rule) for types, rule in _BUILTIN for layer_type in types]

@@ -1,0 +1,76 @@
+"""Forward replay and reverse relevance walk over a GraphView (pure TensorFlow).
+
+Both functions run inside the analyzer's ``tf.function``: the Python loops
+unroll once at trace time into one graph.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfxai.graph import GraphView
+from tfxai.rules import NodeState
+
+
+def forward(view: GraphView, inputs: list):
+    """Run the view on concrete inputs, keeping what rules need.
+
+    Parameters
+    ----------
+    view : GraphView
+        The (canonized) model.
+    inputs : list of tf.Tensor
+        One tensor per model input.
+
+    Returns
+    -------
+    values : dict
+        Tensor key -> tensor, for every tensor of the view.
+    states : dict
+        Node name -> :class:`~tfxai.rules.NodeState`.
+    """
+    values = dict(zip(view.inputs, inputs))
+    states = {}
+    for node in view.nodes:
+        node_inputs = [values[key] for key in node.inputs]
+        params = node.params() if node.params is not None else None
+        node_outputs = node.forward(node_inputs, params)
+        values.update(zip(node.outputs, node_outputs))
+        states[node.name] = NodeState(node_inputs, list(node_outputs), params)
+    return values, states
+
+
+def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> dict:
+    """Walk the nodes backwards, applying each node's rule.
+
+    Relevance arriving at one tensor from several consumers is summed.
+
+    Parameters
+    ----------
+    view : GraphView
+        The (canonized) model.
+    assignment : dict
+        Node name -> Rule.
+    states : dict
+        Node name -> NodeState, from :func:`forward`.
+    start : dict
+        Tensor key -> initial relevance (usually the selected output).
+
+    Returns
+    -------
+    dict
+        Tensor key -> relevance for every tensor relevance reached that no node
+        produces (the model inputs).
+    """
+    relevance = dict(start)
+    for node in reversed(view.nodes):
+        incoming = [relevance.pop(key, None) for key in node.outputs]
+        if all(r is None for r in incoming):
+            continue
+        state = states[node.name]
+        incoming = [tf.zeros_like(out) if r is None else r for r, out in zip(incoming, state.outputs)]
+        outgoing = assignment[node.name].backward(node, state, incoming)
+        for key, r in zip(node.inputs, outgoing):
+            if r is not None:
+                relevance[key] = relevance[key] + r if key in relevance else r
+    return relevance
