@@ -46,7 +46,11 @@ class ByName:
     pattern: object
 
     def matches(self, node, positions) -> bool:
-        names = (node.layer.name, node.name)
+        # A node a canonizer split off a layer (the fused activation of a Dense)
+        # has its own type; it matches by its own node name only, so naming a
+        # layer selects the layer's linear part, as selecting by type does.
+        own = node.op_type is type(node.layer)
+        names = (node.layer.name, node.name) if own else (node.name,)
         if isinstance(self.pattern, re.Pattern):
             return any(self.pattern.fullmatch(name) for name in names)
         return self.pattern in names
@@ -180,11 +184,11 @@ def assign(view: GraphView, composite: Composite) -> dict:
         Listing every node with no rule, with how to register one.
     """
     where = positions(view)
-    chosen, missing = {}, []
+    chosen, missing, uncovered = {}, [], []
     for node in view.nodes:
         rule = composite.rule_for(node, where) or registry.default_rule(node.op_type)
         if rule is None:
-            missing.append((node.name, node.op_type.__name__))
+            (uncovered if node.params is not None else missing).append((node.name, node.op_type.__name__))
         elif rule.requires_weights and node.params is None:
             raise ModelError(
                 f"Rule {rule!r} modifies weights, but node {node.name!r} "
@@ -192,13 +196,21 @@ def assign(view: GraphView, composite: Composite) -> dict:
             )
         else:
             chosen[node.name] = rule
-    if missing:
-        raise UnsupportedLayerError(unsupported_message(view.name, missing), missing)
+    if missing or uncovered:
+        message = "\n".join(
+            part
+            for part in (
+                unsupported_message(view.name, missing) if missing else "",
+                uncovered_message(view.name, composite, uncovered) if uncovered else "",
+            )
+            if part
+        )
+        raise UnsupportedLayerError(message, missing + uncovered)
     return chosen
 
 
 def unsupported_message(model_name: str, missing: list) -> str:
-    """The one error message listing every unsupported node."""
+    """The message listing every node whose layer type has no rule."""
     lines = [f"tfxai has no relevance rule for {len(missing)} node(s) of model {model_name!r}:"]
     lines += [f"  - {name!r} ({type_name})" for name, type_name in missing]
     example = missing[0][1]
@@ -208,6 +220,18 @@ def unsupported_message(model_name: str, missing: list) -> str:
         f"    tfxai.register_rule({example}, tfxai.rules.Epsilon())   # LRP through the layer's own function",
         "or give the nodes a rule by name for one analyzer:",
         f"    tfxai.create_analyzer('lrp.epsilon', model, rules=[({missing[0][0]!r}, tfxai.rules.Pass())])",
+    ]
+    return "\n".join(lines)
+
+
+def uncovered_message(model_name: str, composite, uncovered: list) -> str:
+    """The message listing weighted nodes the composite gives no rule."""
+    label = composite.name or "the composite"
+    lines = [f"Composite {label!r} gives no rule to {len(uncovered)} weighted node(s) of model {model_name!r}:"]
+    lines += [f"  - {name!r} ({type_name})" for name, type_name in uncovered]
+    lines += [
+        "Add an entry for them to the composite or to rules=, e.g.",
+        f"    rules=[(keras.layers.{uncovered[0][1]}, tfxai.rules.Epsilon())]",
     ]
     return "\n".join(lines)
 

@@ -34,7 +34,15 @@ def register_analyzer(name: str, factory: Callable) -> None:
 
 def analyzer_names() -> list:
     """Every name :func:`create_analyzer` accepts."""
+    _register_presets()
     return sorted(_ANALYZERS)
+
+
+def _register_presets() -> None:
+    """Make ``"lrp.<name>"`` available for every composite, also those registered later."""
+    for preset in composites.composite_names():
+        if f"lrp.{preset}" not in _ANALYZERS:
+            register_analyzer(f"lrp.{preset}", _preset_lrp(preset))
 
 
 def create_analyzer(name: str, model, **kwargs) -> Analyzer:
@@ -69,6 +77,7 @@ def create_analyzer(name: str, model, **kwargs) -> Analyzer:
     >>> analyzer = tfxai.create_analyzer("lrp.epsilon", model, epsilon=0.1)  # doctest: +SKIP
     >>> relevance = analyzer.analyze(x)  # doctest: +SKIP
     """
+    _register_presets()
     if name not in _ANALYZERS:
         raise UnknownAnalyzerError(f"Unknown analyzer {name!r}. Valid names: {', '.join(analyzer_names())}")
     factory = _ANALYZERS[name]
@@ -170,8 +179,7 @@ _UNIFORM = {
 for _name, _make in _UNIFORM.items():
     register_analyzer(_name, _uniform_lrp(_make))
 register_analyzer("lrp.bounded", _uniform_lrp(_rule(rules.Z), first_rule=rules.ZBox))
-for _preset in composites.composite_names():
-    register_analyzer(f"lrp.{_preset}", _preset_lrp(_preset))
+_register_presets()
 
 __all__ = [
     "Analyzer",

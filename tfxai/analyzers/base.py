@@ -129,7 +129,9 @@ class Analyzer:
             if mode == "index":
                 args.append(tf.convert_to_tensor(self._targets(target, done, n)))
             batch_relevance, explained, _ = self.compiled(mode)(*args)
-            summed = sum(tf.reduce_sum(tf.reshape(r, (n, -1)), axis=1) for r in batch_relevance)
+            summed = sum(
+                tf.reduce_sum(tf.reshape(tf.cast(r, explained.dtype), (n, -1)), axis=1) for r in batch_relevance
+            )
             relevance.append([r.numpy() for r in batch_relevance])
             deltas.append((explained - summed).numpy())
             done += n
@@ -137,6 +139,10 @@ class Analyzer:
                 progress.update(done)
         if not relevance:
             raise InputError("analyze received no samples.")
+        if mode == "index" and target.ndim == 1 and len(target) != done:
+            raise InputError(
+                f"neuron_selection has {len(target)} indices for {done} samples; give one per sample or one int."
+            )
         merged = [np.concatenate([part[i] for part in relevance]) for i in range(len(self.input_specs))]
         result = _restructure(merged, kind, self.input_specs)
         return (result, np.concatenate(deltas)) if return_delta else result
