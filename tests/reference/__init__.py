@@ -1,0 +1,1 @@
+"""Reference data and helpers comparing tfxai with iNNvestigate and zennit (see README.md)."""
