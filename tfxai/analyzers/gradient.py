@@ -1,10 +1,20 @@
-"""Gradient-based analyzers (Simonyan et al. 2014; Shrikumar et al. 2016)."""
+"""Gradient-based analyzers.
+
+Saliency (Simonyan et al. 2014), input times gradient (Shrikumar et al. 2016),
+SmoothGrad (Smilkov et al. 2017), VarGrad (Adebayo et al. 2018), a noise tunnel
+over any analyzer, and Integrated Gradients (Sundararajan et al. 2017).
+"""
 
 from __future__ import annotations
 
+import math
+
+import keras
+import numpy as np
 import tensorflow as tf
 
-from tfxai import reverse
+from tfxai import reverse, rules
+from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
 
 
@@ -16,27 +26,497 @@ class Gradient(Analyzer):
     """
 
     def gradients(self, xs, select):
-        """``(gradients, explained, predictions)`` for one batch."""
+        """``(gradients, explained, predictions)`` for one batch.
+
+        An integer input read by ``Embedding`` layers (token ids) gets one value
+        per token instead: :meth:`token_signal` of each embedding output and
+        the gradient with respect to it, summed over the embedding axis
+        (:func:`tfxai.rules.token_relevance`), shape ``(batch, sequence)``.
+        """
+        lookups = embedding_lookups(self.view)
         with tf.GradientTape() as tape:
             tape.watch(xs)
+            for nodes in lookups.values():
+                tape.watch([node.layer.embeddings.value for node in nodes])
             values, _ = reverse.forward(self.view, xs)
             y = values[self.explained_key()]
         mask = select(y)
-        grads = tape.gradient(y, xs, output_gradients=mask, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        embedded = {i: [values[node.outputs[0]] for node in nodes] for i, nodes in lookups.items()}
+        grads, embedded_grads = tape.gradient(
+            y, (xs, embedded), output_gradients=mask, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
+        for i, outputs in embedded.items():
+            grads[i] = tf.add_n(
+                [rules.token_relevance(self.token_signal(e, g)) for e, g in zip(outputs, embedded_grads[i])]
+            )
         explained = tf.reduce_sum(tf.reshape(y * mask, (tf.shape(y)[0], -1)), axis=1)
         return grads, explained, [values[key] for key in self.view.outputs]
 
     def explain_tensors(self, xs, select):
         return self.gradients(xs, select)
 
+    def token_signal(self, embedded, grad):
+        """Per embedding component, what a token's value sums: the gradient."""
+        return grad
+
 
 class InputTimesGradient(Gradient):
     """Input times gradient (Shrikumar et al. 2016): ``x * d y / d x``.
 
     On ReLU networks without biases it sums to the explained output and equals
-    LRP-0.
+    LRP-0. For token ids read by ``Embedding`` layers, ``x`` is the embedding
+    vector: a token gets ``sum(e * d y / d e)`` over its embedding ``e``.
     """
 
     def explain_tensors(self, xs, select):
         grads, explained, predictions = self.gradients(xs, select)
-        return [x * g for x, g in zip(xs, grads)], explained, predictions
+        return [x * g if batched.is_float(x) else g for x, g in zip(xs, grads)], explained, predictions
+
+    def token_signal(self, embedded, grad):
+        """Embedding times its gradient."""
+        return embedded * grad
+
+
+def embedding_lookups(view) -> dict:
+    """Input index -> the ``Embedding`` nodes that read that (integer) model input directly."""
+    lookups: dict = {}
+    for node in view.nodes:
+        if issubclass(node.op_type, keras.layers.Embedding) and node.inputs[0] in view.inputs:
+            index = view.inputs.index(node.inputs[0])
+            if view.input_dtypes[index].startswith(("int", "uint")):
+                lookups.setdefault(index, []).append(node)
+    return lookups
+
+
+def _explained(y, mask):
+    """Per-sample ``sum(y * mask)``."""
+    return tf.reduce_sum(tf.reshape(y * mask, (tf.shape(y)[0], -1)), axis=1)
+
+
+def _fixed_selection(mask, chunk: int):
+    """A ``select`` that marks, in every stacked variant, the neurons chosen on the clean input."""
+    return lambda y: batched.repeat_variants(mask, chunk)
+
+
+class NoiseTunnel(Analyzer):
+    """Any analyzer's explanation averaged over noisy copies of the input.
+
+    For each sample, ``n_samples`` copies ``x + eps_j`` with Gaussian
+    ``eps_j ~ N(0, sigma^2)`` are explained and the results reduced by their
+    mean (SmoothGrad, Smilkov et al. 2017) or their variance (VarGrad,
+    Adebayo et al. 2018). The explained neuron is chosen once, on the clean
+    input, and kept for every noisy copy; ``explained`` and the predictions
+    are those of the clean input.
+
+    The noise is drawn with stateless random ops from ``seed``: the ``j``-th
+    noise pattern is the same for every sample (scaled by that sample's
+    ``sigma``), so a sample's explanation does not depend on the batch it is
+    in, and repeated calls give the same result. Integer inputs (token ids)
+    are never perturbed.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model to explain; never modified.
+    analyzer : str or Analyzer
+        The analyzer to smooth: a name for :func:`tfxai.create_analyzer`
+        (default ``"gradient"``) or an analyzer of the same model.
+    analyzer_params : dict, optional
+        Parameters for ``create_analyzer`` when ``analyzer`` is a name.
+    n_samples : int
+        Number of noisy copies (default 16).
+    noise_level : float, optional
+        ``sigma`` as a fraction of each sample's value range,
+        ``sigma = noise_level * (max(x) - min(x))`` per sample and input, as in
+        zennit. Default 0.1 when ``noise_scale`` is not given.
+    noise_scale : float, optional
+        Absolute ``sigma`` (iNNvestigate's parameter name); excludes
+        ``noise_level``.
+    reduce : {"mean", "variance"}
+        How the explanations of the noisy copies are combined. The variance
+        is the population variance (divided by ``n_samples``).
+    seed : int
+        Seed of the noise (default 0).
+    chunk_size : int
+        Noisy copies explained per pass (default 8); bounds memory at
+        ``chunk_size`` times the batch.
+    output_index, jit_compile
+        See :class:`~tfxai.analyzers.base.Analyzer`.
+
+    References
+    ----------
+    Smilkov, Thorat, Kim, Viegas, Wattenberg (2017). SmoothGrad: removing noise
+    by adding noise. arXiv:1706.03825.
+    Adebayo, Gilmer, Goodfellow, Kim (2018). Local explanation methods for deep
+    neural networks lack sensitivity to parameter values. ICLR workshop.
+    """
+
+    def __init__(
+        self,
+        model,
+        analyzer="gradient",
+        *,
+        analyzer_params=None,
+        n_samples: int = 16,
+        noise_level: float | None = None,
+        noise_scale: float | None = None,
+        reduce: str = "mean",
+        seed: int = 0,
+        chunk_size: int = 8,
+        **kwargs,
+    ):
+        super().__init__(model, **kwargs)
+        self.inner = self._inner_analyzer(analyzer, analyzer_params)
+        self.n_samples = batched.check_count("n_samples", n_samples)
+        self.chunk_size = batched.check_count("chunk_size", chunk_size)
+        self.noise_level, self.noise_scale = _noise_parameters(noise_level, noise_scale)
+        if reduce not in ("mean", "variance"):
+            raise ValueError(f"reduce must be 'mean' or 'variance'. Received: reduce={reduce!r}")
+        self.reduce = reduce
+        self.seed = int(seed)
+
+    def _inner_analyzer(self, analyzer, params):
+        if isinstance(analyzer, Analyzer):
+            if params:
+                raise ValueError("analyzer_params only apply when analyzer is a name, not an Analyzer.")
+            if analyzer.model is not self.model or analyzer.output_index != self.output_index:
+                raise ValueError(
+                    "The smoothed analyzer must explain the same model and output_index as the noise tunnel. "
+                    f"Received: an analyzer of model {analyzer.model.name!r}, "
+                    f"output_index={analyzer.output_index}"
+                )
+            return analyzer
+        if not isinstance(analyzer, str):
+            raise TypeError(f"analyzer must be an analyzer name or an Analyzer. Received: {analyzer!r}")
+        from tfxai.analyzers import create_analyzer  # noqa: PLC0415  (the registry imports this module)
+
+        return create_analyzer(analyzer, self.model, output_index=self.output_index, **dict(params or {}))
+
+    def sigma(self, x):
+        """Standard deviation of the noise for each sample of one input, broadcastable to ``x``."""
+        if self.noise_scale is not None:
+            return tf.constant(self.noise_scale, x.dtype)
+        axes = list(range(1, x.shape.rank))
+        spread = tf.reduce_max(x, axis=axes, keepdims=True) - tf.reduce_min(x, axis=axes, keepdims=True)
+        return tf.constant(self.noise_level, x.dtype) * spread
+
+    def _noise(self, xs):
+        """One noise pattern per copy and float input: ``(n_samples, ...)`` (None for integer inputs)."""
+        patterns = []
+        for k, x in enumerate(xs):
+            if not batched.is_float(x):
+                patterns.append(None)
+                continue
+            shape = tf.concat([[self.n_samples], tf.shape(x)[1:]], axis=0)
+            noise = tf.random.stateless_normal(shape, seed=[self.seed, k], dtype=x.dtype, alg="philox")
+            patterns.append(noise)
+        return patterns
+
+    def explain_tensors(self, xs, select):
+        values, _ = reverse.forward(self.view, xs)
+        y = values[self.explained_key()]
+        mask = select(y)
+        patterns = self._noise(xs)
+        sigmas = [self.sigma(x) if p is not None else None for x, p in zip(xs, patterns)]
+        chunk = min(self.chunk_size, self.n_samples)
+
+        def step(indices, valid):
+            noisy = []
+            for x, pattern, sigma in zip(xs, patterns, sigmas):
+                if pattern is None:
+                    noisy.append(batched.repeat_variants(x, chunk))
+                    continue
+                noise = tf.gather(pattern, indices)[:, None] * sigma[None]
+                noisy.append(batched.stack_variants(x[None] + noise))
+            relevance, _, _ = self.inner.explain_tensors(noisy, _fixed_selection(mask, chunk))
+            return _chunk_moments([batched.split_variants(r, chunk) for r in relevance], valid)
+
+        count, *moments = batched.fold(step, self.n_samples, chunk, _merge_moments)
+        means, m2s = moments[: len(xs)], moments[len(xs) :]
+        result = means if self.reduce == "mean" else [m2 / tf.cast(count, m2.dtype) for m2 in m2s]
+        return result, _explained(y, mask), [values[key] for key in self.view.outputs]
+
+
+def _noise_parameters(noise_level, noise_scale):
+    if noise_level is not None and noise_scale is not None:
+        raise ValueError(
+            "Give either noise_level (relative to the input range) or noise_scale (absolute), not both. "
+            f"Received: noise_level={noise_level}, noise_scale={noise_scale}"
+        )
+    for name, value in (("noise_level", noise_level), ("noise_scale", noise_scale)):
+        if value is not None and not (float(value) >= 0 and math.isfinite(float(value))):
+            raise ValueError(f"{name} must be a finite number >= 0. Received: {name}={value!r}")
+    if noise_scale is not None:
+        return None, float(noise_scale)
+    return 0.1 if noise_level is None else float(noise_level), None
+
+
+def _chunk_moments(variants, valid):
+    """``[count, means..., sums of squared deviations...]`` of the valid variants of one chunk."""
+    count = tf.reduce_sum(valid)
+    means, m2s = [], []
+    for v in variants:
+        w = tf.cast(valid, v.dtype)
+        mean = tf.tensordot(w, v, axes=[[0], [0]]) / tf.cast(count, v.dtype)
+        means.append(mean)
+        m2s.append(tf.tensordot(w, tf.square(v - mean[None]), axes=[[0], [0]]))
+    return [count] + means + m2s
+
+
+def _merge_moments(state, chunk):
+    """Chan et al.'s pairwise update of count, mean and squared deviations."""
+    n = len(state) // 2
+    count_a, count_b = state[0], chunk[0]
+    total = count_a + count_b
+    merged = [total]
+    deltas = [mb - ma for ma, mb in zip(state[1 : n + 1], chunk[1 : n + 1])]
+    for mean_a, delta in zip(state[1 : n + 1], deltas):
+        merged.append(mean_a + delta * tf.cast(count_b / total, delta.dtype))
+    for m2_a, m2_b, delta in zip(state[n + 1 :], chunk[n + 1 :], deltas):
+        merged.append(m2_a + m2_b + tf.square(delta) * tf.cast(count_a * count_b / total, delta.dtype))
+    return merged
+
+
+class SmoothGrad(NoiseTunnel):
+    """SmoothGrad (Smilkov et al. 2017): the mean gradient over noisy copies of the input.
+
+    With ``noise_level=0`` (or ``noise_scale=0``) it equals the gradient.
+    See :class:`NoiseTunnel` for the noise and the parameters.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model to explain.
+    n_samples, noise_level, noise_scale, seed, chunk_size
+        See :class:`NoiseTunnel`. zennit's defaults are ``noise_level=0.1``
+        and ``n_samples=20`` (one of its copies is noise-free);
+        iNNvestigate's are ``noise_scale=1`` and ``n_samples=64``.
+    output_index, jit_compile
+        See :class:`~tfxai.analyzers.base.Analyzer`.
+    """
+
+    reduction = "mean"
+
+    def __init__(
+        self,
+        model,
+        *,
+        n_samples: int = 16,
+        noise_level: float | None = None,
+        noise_scale: float | None = None,
+        seed: int = 0,
+        chunk_size: int = 8,
+        **kwargs,
+    ):
+        super().__init__(
+            model,
+            Gradient(model, output_index=kwargs.get("output_index", 0)),
+            n_samples=n_samples,
+            noise_level=noise_level,
+            noise_scale=noise_scale,
+            reduce=self.reduction,
+            seed=seed,
+            chunk_size=chunk_size,
+            **kwargs,
+        )
+
+
+class VarGrad(SmoothGrad):
+    """VarGrad (Adebayo et al. 2018): the variance of the gradient over noisy copies.
+
+    Same parameters as :class:`SmoothGrad`; the variance is the population
+    variance over the ``n_samples`` copies.
+    """
+
+    reduction = "variance"
+
+
+_RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+
+
+def path_points(steps: int, method: str):
+    """Positions ``alpha`` on the path and quadrature weights, as float64 arrays.
+
+    ``steps`` is the number of gradient evaluations. The Riemann rules use
+    ``alpha = k/n`` (left), ``(k+1)/n`` (right) or ``(k+1/2)/n`` (middle) with
+    weights ``1/n``; the trapezoid rule uses ``alpha = k/(n-1)`` with weights
+    ``1/(n-1)``, halved at both ends (``n >= 2``).
+    """
+    k = np.arange(steps, dtype=np.float64)
+    if method == "riemann_trapezoid":
+        if steps < 2:
+            raise ValueError(f"riemann_trapezoid needs steps >= 2. Received: steps={steps}")
+        weights = np.full(steps, 1.0 / (steps - 1))
+        weights[[0, -1]] /= 2.0
+        return k / (steps - 1), weights
+    offset = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[method]
+    return (k + offset) / steps, np.full(steps, 1.0 / steps)
+
+
+class IntegratedGradients(Gradient):
+    """Integrated Gradients (Sundararajan et al. 2017).
+
+    ``R_i = (x_i - b_i) * integral_0^1 d f(b + alpha (x - b)) / d x_i d alpha``,
+    the integral estimated by a quadrature rule over ``steps`` points on the
+    straight path from the baseline ``b`` to ``x``. All points are evaluated
+    inside the one ``tf.function``, ``chunk_size`` points per batched pass.
+
+    Completeness: ``sum(R)`` approximates ``f(x) - f(b)`` for the explained
+    neuron; the analyzer reports ``f(x) - f(b)`` as the explained value, so
+    ``analyze(..., return_delta=True)`` returns the quadrature error.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model to explain.
+    baseline : "zero", "blur", float, array-like, or list of those
+        The path's start: zeros (default); the input blurred by a Gaussian of
+        standard deviation ``blur_sigma`` samples along its spatial axes (every
+        axis but the batch and the last, channels-last; Sturmfels et al. 2020);
+        a number; or an array broadcastable to one sample. Multi-input
+        models take one entry per input (or one entry for all). Integer inputs
+        are not interpolated and get zero attribution.
+    steps : int
+        Gradient evaluations (default 64).
+    method : str
+        ``"riemann_trapezoid"`` (default), ``"riemann_left"`` (iNNvestigate),
+        ``"riemann_right"`` (zennit) or ``"riemann_middle"``; see
+        :func:`path_points`.
+    blur_sigma : float
+        Standard deviation, in samples, of the blur baseline (default 5).
+    chunk_size : int
+        Path points per batched pass (default 8).
+    output_index, jit_compile
+        See :class:`~tfxai.analyzers.base.Analyzer`.
+
+    References
+    ----------
+    Sundararajan, Taly, Yan (2017). Axiomatic attribution for deep networks. ICML.
+    Sturmfels, Lundberg, Lee (2020). Visualizing the impact of feature
+    attribution baselines. Distill.
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        baseline="zero",
+        steps: int = 64,
+        method: str = "riemann_trapezoid",
+        blur_sigma: float = 5.0,
+        chunk_size: int = 8,
+        **kwargs,
+    ):
+        super().__init__(model, **kwargs)
+        if method not in _RULES:
+            raise ValueError(f"method must be one of {_RULES}. Received: method={method!r}")
+        self.steps = batched.check_count("steps", steps)
+        self.method = method
+        self.alphas, self.weights = path_points(self.steps, method)
+        self.chunk_size = batched.check_count("chunk_size", chunk_size)
+        if not float(blur_sigma) > 0:
+            raise ValueError(f"blur_sigma must be > 0. Received: blur_sigma={blur_sigma!r}")
+        self.blur_sigma = float(blur_sigma)
+        self.baselines = _per_input(baseline, len(self.input_specs))
+        for spec, base in zip(self.input_specs, self.baselines):
+            _check_baseline(spec, base)
+
+    def baseline_tensors(self, xs):
+        """The baseline of each input for a batch (``x`` itself for integer inputs)."""
+        result = []
+        for x, base in zip(xs, self.baselines):
+            if not batched.is_float(x):
+                result.append(x)
+            elif isinstance(base, str) and base == "zero":
+                result.append(tf.zeros_like(x))
+            elif isinstance(base, str):
+                result.append(gaussian_blur(x, self.blur_sigma))
+            else:
+                result.append(tf.broadcast_to(tf.cast(tf.constant(base), x.dtype), tf.shape(x)))
+        return result
+
+    def explain_tensors(self, xs, select):
+        values, _ = reverse.forward(self.view, xs)
+        y = values[self.explained_key()]
+        mask = select(y)
+        bases = self.baseline_tensors(xs)
+        y_base = reverse.forward(self.view, bases)[0][self.explained_key()]
+        chunk = min(self.chunk_size, self.steps)
+        alphas, weights = tf.constant(self.alphas), tf.constant(self.weights)
+
+        def step(indices, valid):
+            alpha = tf.gather(alphas, indices)
+            weight = tf.gather(weights, indices) * tf.cast(valid, tf.float64)
+            path = []
+            for x, base in zip(xs, bases):
+                if not batched.is_float(x):
+                    path.append(batched.repeat_variants(x, chunk))
+                    continue
+                a = batched.expand_like(tf.cast(alpha, x.dtype), x)
+                path.append(batched.stack_variants(base[None] + a * (x - base)[None]))
+            grads, _, _ = self.gradients(path, _fixed_selection(mask, chunk))
+            return [batched.weighted_sum(weight, g, chunk) for g in grads]
+
+        mean_grads = batched.fold(step, self.steps, chunk, batched.add)
+        relevance = [
+            (x - base) * g if batched.is_float(x) else tf.zeros_like(g)
+            for x, base, g in zip(xs, bases, mean_grads)
+        ]
+        explained = _explained(y, mask) - _explained(y_base, mask)
+        return relevance, explained, [values[key] for key in self.view.outputs]
+
+
+def _per_input(value, n_inputs: int) -> list:
+    """One entry per model input from a single entry or a list/tuple of them."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_inputs:
+            raise ValueError(
+                f"The model has {n_inputs} input(s); give one baseline or one per input. "
+                f"Received {len(value)} baselines."
+            )
+        return list(value)
+    return [value] * n_inputs
+
+
+def _check_baseline(spec, base):
+    if isinstance(base, str):
+        if base not in ("zero", "blur"):
+            raise ValueError(f"A baseline is 'zero', 'blur', a number or an array. Received: {base!r}")
+        if base == "blur" and len(spec.shape) < 3 and np.dtype(spec.dtype).kind == "f":
+            raise ValueError(
+                f"baseline='blur' needs spatial axes (shape (batch, ..., channels)); input {spec.name!r} "
+                f"has shape {spec.shape}. Use 'zero' or an array for tabular inputs."
+            )
+        return
+    sample = tuple(spec.shape[1:])
+    array = np.asarray(base, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"The baseline of input {spec.name!r} contains NaN or Inf.")
+    try:
+        np.broadcast_shapes(array.shape, tuple(1 if d is None else d for d in sample))
+    except ValueError:
+        raise ValueError(
+            f"The baseline of input {spec.name!r} must broadcast to one sample of shape {sample}. "
+            f"Received shape {array.shape}."
+        ) from None
+
+
+def gaussian_blur(x, sigma: float):
+    """Gaussian blur of a channels-last batch along its spatial axes (edges repeated).
+
+    Every axis except the batch axis and the last is blurred with a 1D kernel
+    of standard deviation ``sigma`` samples, truncated at ``3 sigma``.
+    """
+    radius = max(1, int(math.ceil(3.0 * sigma)))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    for axis in range(1, x.shape.rank - 1):
+        size = tf.shape(x)[axis]
+        positions = tf.range(size)
+        blurred = tf.zeros_like(x)
+        for offset, weight in zip(offsets, kernel):
+            source = tf.clip_by_value(positions + int(offset), 0, size - 1)
+            blurred += tf.constant(weight, x.dtype) * tf.gather(x, source, axis=axis)
+        x = blurred
+    return x
