@@ -2,13 +2,26 @@
 
 Each canonizer takes a :class:`~tfxai.graph.GraphView` and returns a NEW view
 that computes the same function; the user's Keras model is never touched.
+:data:`CANONIZERS` lists them in the order :func:`canonize` applies them:
 
-* :func:`linearize` gives every Dense/Conv node substitutable weights and splits
-  a fused activation (``Dense(activation="relu")``) into its own node, so rules
-  see the pre-activation ``z``.
-* :func:`fold_batch_norms` merges an inference BatchNormalization into the
-  linear node before it (``BN(W x + b) = W' x + b'``); a BatchNormalization
-  with no such neighbour becomes an element-wise affine linear node.
+* :func:`unwrap_time_distributed` treats ``TimeDistributed(Dense)`` as the
+  Dense it wraps.
+* :func:`linearize` gives every weighted layer (Dense, Conv, DepthwiseConv,
+  SeparableConv, ConvTranspose) substitutable weights and splits a fused
+  activation (``Dense(activation="relu")``) into its own node, so rules see the
+  pre-activation ``z``. A separable convolution is one linear node whose
+  kernel composes its depthwise and pointwise kernels, so relevance flows
+  through both convolutions at once.
+* :func:`fold_affine` merges a per-channel affine layer (inference
+  BatchNormalization, ConvNeXt's LayerScale) into the linear node before it
+  (``s * (W x + b) + t = (W s) x + (b s + t)``); one with no such neighbour
+  (before a linear layer, after an activation, alone) becomes an element-wise
+  affine linear node.
+* :func:`mark_constant_affine` retypes raw operations of one tensor and
+  constants (``x / 255``, ``x - mean``, ``x * 0.5``) as :class:`ConstantAffine`.
+* :func:`mark_gates` finds the gate of element-wise products (squeeze-and-
+  excitation, EfficientNet / MobileNetV3 gating) and retypes them as
+  :class:`GatedProduct`, signal first.
 * :func:`strip_softmax` makes explanations start from the logits when a model
   output is a softmax.
 """
@@ -18,7 +31,7 @@ from __future__ import annotations
 import keras
 
 from tfxai import linear
-from tfxai.graph import GraphView, Node
+from tfxai.graph import GraphView, Node, application_layer_class, raw_op_class
 
 
 def canonize(view: GraphView) -> GraphView:
@@ -34,7 +47,7 @@ def canonize(view: GraphView) -> GraphView:
     GraphView
         An equivalent view whose weighted layers are linear nodes.
     """
-    for canonizer in (linearize, fold_batch_norms, strip_softmax):
+    for canonizer in CANONIZERS:
         view = canonizer(view)
     return view
 
@@ -70,7 +83,14 @@ def activation_node(name, layer, z_key, out_key, function) -> Node:
 
 
 def linearize(view: GraphView) -> GraphView:
-    """Turn weighted layers into linear nodes; split fused activations."""
+    """Turn weighted layers into linear nodes; split fused activations.
+
+    Dense, Conv (grouped too), DepthwiseConv, SeparableConv and ConvTranspose
+    layers become one linear node with substitutable weights (``params()``);
+    a separable convolution is one convolution whose kernel composes its
+    depthwise and pointwise kernels (see :func:`tfxai.linear.separable_map`).
+    A fused activation becomes the node ``<name>/activation``.
+    """
     nodes = []
     shapes = dict(view.shapes)
     for node in view.nodes:
@@ -93,14 +113,40 @@ def linearize(view: GraphView) -> GraphView:
     return view.replace(nodes=tuple(nodes), shapes=shapes)
 
 
-def fold_batch_norms(view: GraphView) -> GraphView:
-    """Fold BatchNormalization into the preceding linear node, else make it affine."""
+AFFINE_LAYERS = tuple(
+    t
+    for t in (keras.layers.BatchNormalization, application_layer_class("convnext", "LayerScale"))
+    if t is not None
+)
+"""Per-channel affine layers :func:`fold_affine` folds (inference BatchNorm, ConvNeXt's LayerScale)."""
+
+
+def _is_affine(node: Node) -> bool:
+    return isinstance(node.layer, AFFINE_LAYERS) and node.params is None and node.op_type is type(node.layer)
+
+
+def _affine_map(layer) -> linear.LinearMap:
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return linear.batch_norm_map(layer)
+    return linear.layer_scale_map(layer)
+
+
+def fold_affine(view: GraphView) -> GraphView:
+    """Fold BatchNorm / LayerScale into the preceding linear node, else make it an affine node.
+
+    An affine layer folds when it scales the output-channel axis of a linear
+    node (Dense, Conv, DepthwiseConv, SeparableConv, ConvTranspose) that
+    nothing else reads; the node is renamed ``<linear>+<affine>``. Any other
+    BatchNorm or LayerScale (before a linear layer, after an activation,
+    alone) becomes an element-wise affine linear node, whose rule the
+    composite chooses like that of a Dense layer.
+    """
     producers = view.producers()
     consumers = view.consumers()
     folded = {}  # id(linear node) -> folded node
-    dropped = set()  # id() of the folded BatchNormalization nodes
+    dropped = set()  # id() of the folded affine nodes
     for node in view.nodes:
-        if isinstance(node.layer, keras.layers.BatchNormalization) and node.params is None:
+        if _is_affine(node):
             source = producers.get(node.inputs[0])
             if _can_fold(view, source, node, consumers):
                 folded[id(source)] = _fold(source, node)
@@ -110,19 +156,24 @@ def fold_batch_norms(view: GraphView) -> GraphView:
         if id(node) in dropped:
             continue
         node = folded.get(id(node), node)
-        if isinstance(node.layer, keras.layers.BatchNormalization) and node.params is None:
-            node = linear_node(node, linear.batch_norm_map(node.layer))
+        if _is_affine(node):
+            node = linear_node(node, _affine_map(node.layer))
         nodes.append(node)
     return view.replace(nodes=tuple(nodes))
 
 
 def _fold(source: Node, norm_node: Node) -> Node:
-    """``BN(W x + b) = (W s) x + (b s + t)``, with BN scale ``s`` and shift ``t``."""
+    """``s * (W x + b) + t = (W s) x + (b s + t)``, with the affine layer's scale ``s`` and shift ``t``."""
 
     def params():
         kernel, bias = source.params()
-        scale, shift = linear.batch_norm_scale_shift(norm_node.layer)
-        return kernel * scale, shift if bias is None else bias * scale + shift
+        scale, shift = linear.normalization_scale_shift(norm_node.layer)
+        kernel = linear.scale_output_channels(source.op_type, kernel, scale)
+        if bias is not None:
+            bias = bias * scale
+        if shift is not None:
+            bias = shift if bias is None else bias + shift
+        return kernel, bias
 
     return source.replace(params=params, outputs=norm_node.outputs, name=f"{source.name}+{norm_node.name}")
 
@@ -130,15 +181,165 @@ def _fold(source: Node, norm_node: Node) -> Node:
 def _can_fold(view, source, norm_node, consumers) -> bool:
     if source is None or source.params is None or source.activation is not None:
         return False
-    if type(source.layer) not in linear.LINEAR_MAPS or source.op_type is not type(source.layer):
+    if not issubclass(source.op_type, tuple(linear.LINEAR_MAPS)):
         return False
     z_key = norm_node.inputs[0]
     if len(consumers.get(z_key, ())) != 1 or z_key in view.outputs:
         return False
     rank = len(view.shapes[z_key])
-    norm_axis = norm_node.layer.axis
+    norm_axis = getattr(norm_node.layer, "axis", -1)
     norm_axis = norm_axis if isinstance(norm_axis, int) else norm_axis[0]
     return norm_axis % rank == linear.output_channel_axis(source.layer) % rank
+
+
+class ConstantAffine:
+    """Node type of a raw element-wise operation of ONE tensor and constants.
+
+    ``x / 255``, ``x - mean``, ``x * 0.5``, ``keras.ops.subtract(x, mean)``:
+    input preprocessing and fixed rescalings, which the registry passes
+    relevance through unchanged (like ``Rescaling`` and ``Normalization``).
+    """
+
+
+CONSTANT_AFFINE_OPS = tuple(
+    raw_op_class(name) for name in ("Add", "Subtract", "Multiply", "Divide", "TrueDivide")
+)
+"""Raw operations that are element-wise affine when only one argument is a tensor."""
+
+
+def mark_constant_affine(view: GraphView) -> GraphView:
+    """Retype raw ``+ - * /`` of one tensor and constants as :class:`ConstantAffine`.
+
+    Only when the output has the shape of the tensor input; an operation
+    whose constant broadcasts the tensor to a larger shape keeps its type.
+    """
+    nodes = []
+    for node in view.nodes:
+        if (
+            issubclass(node.op_type, CONSTANT_AFFINE_OPS)
+            and node.op_type is type(node.layer)
+            and len(node.inputs) == 1
+            and view.shapes[node.inputs[0]] == view.shapes[node.outputs[0]]
+        ):
+            node = node.replace(op_type=ConstantAffine)
+        nodes.append(node)
+    return view.replace(nodes=tuple(nodes))
+
+
+class GatedProduct:
+    """Node type of an element-wise product whose FIRST input is the signal, the others gates.
+
+    Made by :func:`mark_gates`; the registry gives it
+    :class:`~tfxai.rules.SignalTakeAll`.
+    """
+
+
+PRODUCTS = (keras.layers.Multiply, raw_op_class("Multiply"))
+"""Element-wise products of several tensors."""
+
+GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
+"""Activations whose output, multiplied onto another tensor, makes it a gate."""
+
+_GATE_OPS = (raw_op_class("Sigmoid"), raw_op_class("HardSigmoid"))
+_RESHAPES = (keras.layers.Reshape,) + tuple(raw_op_class(n) for n in ("Reshape", "ExpandDims", "Squeeze"))
+
+
+def mark_gates(view: GraphView) -> GraphView:
+    """Find the gate of each element-wise product; retype it :class:`GatedProduct`, signal first.
+
+    The decision, per ``Multiply`` layer or raw ``*`` of several tensors:
+
+    1. an input is a gate when it comes from a sigmoid or hard-sigmoid
+       activation (any form: ``Activation``, a fused ``activation=``, a raw
+       ``keras.ops`` call; also ``relu6(x + 3) / 6``, MobileNetV3's written-
+       out hard sigmoid), possibly through reshapes and constant rescalings;
+    2. if that marks none or all of them, an input is a gate when it has fewer
+       elements than the product (broadcast, as the ``(1, 1, C)`` channel
+       weights of squeeze-and-excitation blocks);
+    3. with exactly one input left as the signal, the node becomes a
+       :class:`GatedProduct`; otherwise it stays a plain product, whose
+       registered rule splits relevance equally between its factors.
+    """
+    producers = view.producers()
+    nodes = []
+    for node in view.nodes:
+        if issubclass(node.op_type, PRODUCTS) and node.op_type is type(node.layer) and len(node.inputs) > 1:
+            signals = _signal_inputs(view, node, producers)
+            if len(signals) == 1:
+                node = _signal_first(node, signals[0])
+        nodes.append(node)
+    return view.replace(nodes=tuple(nodes))
+
+
+def _signal_inputs(view, node, producers) -> list:
+    """Indices of the inputs of a product that are not gates (see :func:`mark_gates`)."""
+    n = len(node.inputs)
+    gates = [i for i, key in enumerate(node.inputs) if _comes_from_gate_activation(key, producers)]
+    if 0 < len(gates) < n:
+        return [i for i in range(n) if i not in gates]
+    size = _size(view.shapes[node.outputs[0]])
+    broadcast = [i for i, key in enumerate(node.inputs) if _size(view.shapes[key]) < size]
+    if 0 < len(broadcast) < n:
+        return [i for i in range(n) if i not in broadcast]
+    return list(range(n))
+
+
+def _size(shape) -> float:
+    size = 1.0
+    for d in shape[1:]:
+        size *= float("inf") if d is None else d
+    return size
+
+
+def _comes_from_gate_activation(key, producers) -> bool:
+    rescaled = False
+    node = producers.get(key)
+    while node is not None and len(node.inputs) == 1:
+        if _activation(node) in GATE_ACTIVATIONS or issubclass(node.op_type, _GATE_OPS):
+            return True
+        if rescaled and _is_clipped_relu(node):
+            return True
+        if issubclass(node.op_type, ConstantAffine):
+            rescaled = True
+        elif not issubclass(node.op_type, _RESHAPES):
+            return False
+        node = producers.get(node.inputs[0])
+    return False
+
+
+def _activation(node) -> str | None:
+    if node.activation is not None:
+        return node.activation
+    if node.op_type is keras.layers.Activation and isinstance(node.layer, keras.layers.Activation):
+        return activation_name(node.layer.activation)
+    return None
+
+
+def _is_clipped_relu(node) -> bool:
+    if isinstance(node.layer, keras.layers.ReLU) and node.op_type is keras.layers.ReLU:
+        return node.layer.max_value is not None
+    return issubclass(node.op_type, raw_op_class("Relu6")) or _activation(node) == "relu6"
+
+
+def is_rectifier(node) -> bool:
+    """Whether ``node`` is a ReLU: zero for every negative input (``max_value`` allowed)."""
+    if isinstance(node.layer, keras.layers.ReLU) and node.op_type is keras.layers.ReLU:
+        return not node.layer.negative_slope and node.layer.threshold >= 0
+    relu_ops = (raw_op_class("Relu"), raw_op_class("Relu6"))
+    return issubclass(node.op_type, relu_ops) or _activation(node) in ("relu", "relu6")
+
+
+def _signal_first(node: Node, signal: int) -> Node:
+    order = [signal] + [i for i in range(len(node.inputs)) if i != signal]
+    original_forward = node.forward
+
+    def forward(values, params=None):
+        restored = [None] * len(values)
+        for position, index in enumerate(order):
+            restored[index] = values[position]
+        return original_forward(restored, params)
+
+    return node.replace(op_type=GatedProduct, inputs=tuple(node.inputs[i] for i in order), forward=forward)
 
 
 def strip_softmax(view: GraphView) -> GraphView:
@@ -157,3 +358,29 @@ def strip_softmax(view: GraphView) -> GraphView:
         )
         explained.append(node.inputs[0] if is_softmax else key)
     return view.replace(explained=tuple(explained))
+
+
+def unwrap_time_distributed(view: GraphView) -> GraphView:
+    """Treat ``TimeDistributed(Dense)`` as the Dense it wraps.
+
+    A Dense layer already acts on the last axis of an input of any rank, so
+    applying it to every time step is the Dense itself: the node gets the
+    Dense as its layer and type, and :func:`linearize` makes it a linear node.
+    Only unmasked calls (one input); other wrapped layers keep their type.
+    """
+    nodes = []
+    for node in view.nodes:
+        layer = node.layer
+        if (
+            isinstance(layer, keras.layers.TimeDistributed)
+            and node.op_type is type(layer)
+            and isinstance(layer.layer, keras.layers.Dense)
+            and len(node.inputs) == 1
+        ):
+            node = node.replace(layer=layer.layer, op_type=type(layer.layer))
+        nodes.append(node)
+    return view.replace(nodes=tuple(nodes))
+
+
+CANONIZERS = (unwrap_time_distributed, linearize, fold_affine, mark_constant_affine, mark_gates, strip_softmax)
+"""Every canonizer, in the order :func:`canonize` applies them."""

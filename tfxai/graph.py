@@ -48,6 +48,9 @@ class Node:
         weights rules may modify; ``None`` for everything else.
     activation : str or None
         Name of the element-wise activation this node applies, if it is one.
+    call_kwargs : dict
+        Keyword arguments of the layer call; a tensor argument is given as
+        its position in ``inputs`` (``{"key": 2, "use_causal_mask": True}``).
     """
 
     name: str
@@ -58,6 +61,7 @@ class Node:
     forward: Callable
     params: Callable | None = None
     activation: str | None = None
+    call_kwargs: dict = dataclasses.field(default_factory=dict)
 
     def replace(self, **changes) -> "Node":
         """Return a copy with some fields changed."""
@@ -188,6 +192,21 @@ def raw_op_class(name: str):
     raise KeyError(f"Unknown Keras operation class {name!r}.")
 
 
+def application_layer_class(module: str, name: str):
+    """A layer class that ``keras.applications`` defines but Keras does not export.
+
+    ``application_layer_class("convnext", "LayerScale")`` is
+    ``keras.src.applications.convnext.LayerScale``; ``None`` if this Keras
+    version has no such class.
+    """
+    import importlib  # noqa: PLC0415
+
+    try:
+        return getattr(importlib.import_module(f"keras.src.applications.{module}"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
 def _all_operations(model):
     graph = _functional_graph_or_none(model)
     if graph is None:
@@ -289,7 +308,21 @@ def _replay_node(op, knode, scope, name, keys) -> Node:
         inputs=tuple(keys.key(scope, kt) for kt in in_kts),
         outputs=tuple(keys.key(scope, kt) for kt in knode.outputs),
         forward=_replay_function(op, knode, in_kts),
+        call_kwargs=_call_kwargs(knode, in_kts),
     )
+
+
+def _call_kwargs(knode, in_kts) -> dict:
+    position = {id(kt): i for i, kt in enumerate(in_kts)}
+    return {
+        name: position.get(id(value), value) if isinstance(value, keras.KerasTensor) else value
+        for name, value in knode.arguments.kwargs.items()
+    }
+
+
+def keras_mask(tensor):
+    """The Keras mask attached to a concrete tensor (``mask_zero``, ``Masking``), or ``None``."""
+    return getattr(tensor, "_keras_mask", None)
 
 
 def _replay_function(op, knode, in_kts: Sequence) -> Callable:

@@ -10,25 +10,52 @@ from __future__ import annotations
 
 import keras
 
-from tfxai import rules
-from tfxai.graph import raw_op_class
+from tfxai import canonizers, rules
+from tfxai.graph import application_layer_class, raw_op_class
 
 L = keras.layers
 
 DENSE = (L.Dense,)
 """Fully connected layers."""
 
-CONV = (L.Conv1D, L.Conv2D, L.Conv3D)
-"""Convolutions."""
+CONV = (
+    L.Conv1D,
+    L.Conv2D,
+    L.Conv3D,
+    L.DepthwiseConv1D,
+    L.DepthwiseConv2D,
+    L.SeparableConv1D,
+    L.SeparableConv2D,
+    L.Conv1DTranspose,
+    L.Conv2DTranspose,
+    L.Conv3DTranspose,
+)
+"""Convolutions (depthwise, separable and transposed included)."""
 
-AFFINE = (L.BatchNormalization,)
-"""Element-wise affine layers left after canonization (BatchNorm not foldable)."""
+AFFINE = tuple(canonizers.AFFINE_LAYERS)
+"""Element-wise affine layers left after canonization (BatchNorm / LayerScale not foldable)."""
 
 LINEAR = DENSE + CONV + AFFINE
 """Every layer type whose weights linear rules use and modify."""
 
 ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax) + tuple(
-    raw_op_class(name) for name in ("Relu", "Relu6", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Silu")
+    raw_op_class(name)
+    for name in (
+        "Relu",
+        "Relu6",
+        "LeakyRelu",
+        "Sigmoid",
+        "HardSigmoid",
+        "Tanh",
+        "Gelu",
+        "Silu",
+        "HardSilu",
+        "Elu",
+        "Selu",
+        "Celu",
+        "Softplus",
+        "Softsign",
+    )
 )
 """Element-wise activations (relevance passes through unchanged)."""
 
@@ -45,8 +72,16 @@ IDENTITIES = (
     L.Masking,
     L.Rescaling,
     L.Normalization,
-)
-"""Layers that are the identity at inference, or input preprocessing."""
+    canonizers.ConstantAffine,
+    L.RandomFlip,
+    L.RandomRotation,
+    L.RandomTranslation,
+    L.RandomZoom,
+    L.RandomContrast,
+    L.RandomBrightness,
+) + tuple(t for t in (application_layer_class("convnext", "StochasticDepth"),) if t is not None)
+"""Layers that are the identity at inference (dropout, augmentation), or input preprocessing
+(also raw ``x / 255``, ``x - mean``)."""
 
 ROUTES = (
     L.Flatten,
@@ -66,11 +101,24 @@ ROUTES = (
     L.GlobalMaxPooling1D,
     L.GlobalMaxPooling2D,
     L.GlobalMaxPooling3D,
+    L.Maximum,
+    L.Minimum,
 ) + tuple(
     raw_op_class(name)
-    for name in ("Reshape", "Transpose", "Concatenate", "Squeeze", "ExpandDims", "GetItem", "Slice", "Ravel")
+    for name in (
+        "Reshape",
+        "Transpose",
+        "Concatenate",
+        "Squeeze",
+        "ExpandDims",
+        "GetItem",
+        "Slice",
+        "Ravel",
+        "Maximum",
+        "Minimum",
+    )
 )
-"""Layers that move, split or select values (relevance follows the gradient)."""
+"""Layers that move, split or select values (relevance follows the gradient; max/min: winner-take-all)."""
 
 POOLING = (
     L.AveragePooling1D,
@@ -82,16 +130,62 @@ POOLING = (
 )
 """Average pooling (a linear map with weights 1/n)."""
 
-MERGES = (L.Add, raw_op_class("Add"))
-"""Sums of several tensors (relevance split in proportion to contributions)."""
+RESAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D, L.Resizing)
+"""Upsampling and resizing (linear maps with interpolation weights)."""
+
+MERGES = (L.Add, L.Subtract, L.Average, raw_op_class("Add"), raw_op_class("Subtract")) + tuple(
+    t for t in (application_layer_class("inception_resnet_v2", "CustomScaleLayer"),) if t is not None
+)
+"""Sums and differences of several tensors (relevance split in proportion to contributions)."""
+
+GATES = (canonizers.GatedProduct,)
+"""Element-wise products with a recognised gate (signal first; see ``canonizers.mark_gates``)."""
+
+PRODUCTS = canonizers.PRODUCTS
+"""Element-wise products with no recognised gate."""
+
+NORMALIZATIONS = (L.LayerNormalization, L.GroupNormalization)
+"""Normalisations over features (their scale is treated as a constant)."""
 
 _BUILTIN = (
     (ACTIVATIONS, rules.Pass()),
     (IDENTITIES, rules.Pass()),
     (ROUTES, rules.Route()),
     (POOLING, rules.Norm()),
+    (RESAMPLING, rules.Norm()),
     (MERGES, rules.Norm()),
+    (GATES, rules.SignalTakeAll()),
+    (PRODUCTS, rules.Uniform()),
+    (NORMALIZATIONS, rules.FrozenScale()),
 )
+
+EMBEDDINGS = (L.Embedding,)
+"""Token embeddings (a token's relevance is the sum over its vector)."""
+
+RECURRENT = (L.SimpleRNN, L.GRU, L.LSTM, L.Bidirectional)
+"""Recurrent layers (the recurrence is unrolled with ``tf.scan``; see ``tfxai.recurrent``)."""
+
+ATTENTION = (L.MultiHeadAttention,)
+"""Multi-head attention (attention weights held constant by default; see ``tfxai.attention``)."""
+
+BOOLEAN_OPS = tuple(
+    raw_op_class(name) for name in ("NotEqual", "Equal", "Any", "All", "LogicalAnd", "LogicalOr", "LogicalNot")
+)
+"""Boolean operations (mask computations): no relevance flows through them."""
+
+_BUILTIN += (
+    (EMBEDDINGS, rules.EmbeddingSum()),
+    (RECURRENT, rules.Recurrent()),
+    (ATTENTION, rules.ConservativeAttention()),
+    (BOOLEAN_OPS, rules.Stop()),
+)
+
+
+def sequence_entries(linear_rule) -> list:
+    """Composite entries giving recurrent and attention layers ``linear_rule`` for their linear maps."""
+    if not isinstance(linear_rule, rules.LinearRule):
+        return []
+    return [(RECURRENT, rules.Recurrent(linear_rule)), (ATTENTION, rules.ConservativeAttention(linear_rule))]
 
 _USER: dict = {}
 

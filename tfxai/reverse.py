@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfxai.graph import GraphView
+from tfxai.graph import GraphView, keras_mask
 from tfxai.rules import NodeState
 
 
@@ -34,9 +34,10 @@ def forward(view: GraphView, inputs: list):
     for node in view.nodes:
         node_inputs = [values[key] for key in node.inputs]
         params = node.params() if node.params is not None else None
+        masks = [keras_mask(x) for x in node_inputs]  # before the call: some layers detach them
         node_outputs = node.forward(node_inputs, params)
         values.update(zip(node.outputs, node_outputs))
-        states[node.name] = NodeState(node_inputs, list(node_outputs), params)
+        states[node.name] = NodeState(node_inputs, list(node_outputs), params, masks)
     return values, states
 
 
