@@ -21,6 +21,7 @@ import re
 from typing import Callable
 
 from tfxai import registry, rules
+from tfxai.canonizers import is_rectifier
 from tfxai.errors import ModelError, UnsupportedLayerError
 from tfxai.graph import GraphView
 
@@ -68,6 +69,20 @@ class ByPosition:
 
     def matches(self, node, positions) -> bool:
         return node.name in positions[self.where]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rectified:
+    """Match nodes of one of ``types`` whose output only feeds ReLUs.
+
+    Relevance then only reaches their outputs with ``z > 0``, the setting
+    :class:`~tfxai.rules.Gamma` is meant for.
+    """
+
+    types: tuple
+
+    def matches(self, node, positions) -> bool:
+        return issubclass(node.op_type, self.types) and node.name in positions["rectified"]
 
 
 FIRST = ByPosition("first")
@@ -140,12 +155,23 @@ class Composite:
 
 
 def positions(view: GraphView) -> dict:
-    """Names of the weighted nodes nearest the input and nearest the output."""
+    """Names of the weighted nodes nearest the input, nearest the output, and followed only by ReLUs."""
     weighted = {node.name for node in view.nodes if node.params is not None}
     return {
         "first": _nearest_weighted(view.nodes, view.inputs, weighted, forward=True),
         "last": _nearest_weighted(reversed(view.nodes), view.explained, weighted, forward=False),
+        "rectified": _rectified(view, weighted),
     }
+
+
+def _rectified(view: GraphView, weighted: set) -> set:
+    consumers = view.consumers()
+    found = set()
+    for node in view.nodes:
+        readers = consumers.get(node.outputs[0], []) if node.name in weighted else []
+        if readers and node.outputs[0] not in view.explained and all(is_rectifier(r) for r in readers):
+            found.add(node.name)
+    return found
 
 
 def _nearest_weighted(nodes, start_keys, weighted, forward: bool) -> set:
@@ -161,6 +187,14 @@ def _nearest_weighted(nodes, start_keys, weighted, forward: bool) -> set:
         else:
             reached.update(targets)
     return found
+
+
+def candidate_rules(view: GraphView, composite: Composite) -> list:
+    """``(node, rule or None)`` for every node: the composite's entry, else the registry default."""
+    where = positions(view)
+    return [
+        (node, composite.rule_for(node, where) or registry.default_rule(node.op_type)) for node in view.nodes
+    ]
 
 
 def assign(view: GraphView, composite: Composite) -> dict:
@@ -183,10 +217,8 @@ def assign(view: GraphView, composite: Composite) -> dict:
     UnsupportedLayerError
         Listing every node with no rule, with how to register one.
     """
-    where = positions(view)
     chosen, missing, uncovered = {}, [], []
-    for node in view.nodes:
-        rule = composite.rule_for(node, where) or registry.default_rule(node.op_type)
+    for node, rule in candidate_rules(view, composite):
         if rule is None:
             (uncovered if node.params is not None else missing).append((node.name, node.op_type.__name__))
         elif rule.requires_weights and node.params is None:
@@ -297,9 +329,19 @@ def epsilon_plus_flat(epsilon: float = 1e-6):
 
 @register_composite("epsilon_gamma_box")
 def epsilon_gamma_box(low=-1.0, high=1.0, epsilon: float = 1e-6, gamma: float = 0.25):
-    """Dense: Epsilon; convolutions: Gamma; the first weighted layer: ZBox(low, high)."""
+    """Dense: Epsilon; convolutions: Gamma; the first weighted layer: ZBox(low, high).
+
+    Gamma for convolutions followed by a ReLU; GeneralizedGamma for those whose
+    output keeps negative values (residual branches, linear bottlenecks, swish),
+    where Gamma's denominator can cancel and amplify relevance without bound.
+    """
     return Composite(
-        [(FIRST, rules.ZBox(low, high)), (registry.CONV, rules.Gamma(gamma))] + _dense_epsilon(epsilon),
+        [
+            (FIRST, rules.ZBox(low, high)),
+            (Rectified(registry.CONV), rules.Gamma(gamma)),
+            (registry.CONV, rules.GeneralizedGamma(gamma)),
+        ]
+        + _dense_epsilon(epsilon),
         "epsilon_gamma_box",
     )
 

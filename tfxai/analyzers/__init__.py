@@ -14,6 +14,12 @@ from tfxai import composites, registry, rules
 from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.gradient import Gradient, InputTimesGradient
 from tfxai.analyzers.lrp import LRP
+from tfxai.analyzers.baselines import InputAnalyzer, RandomAnalyzer
+from tfxai.analyzers.cam import GradCAM, GradCAMPlusPlus
+from tfxai.analyzers.deep_taylor import BoundedDeepTaylor, DeepTaylor
+from tfxai.analyzers.gradient import IntegratedGradients, NoiseTunnel, SmoothGrad, VarGrad
+from tfxai.analyzers.guided import Deconvnet, GuidedBackprop
+from tfxai.analyzers.occlusion import Occlusion
 from tfxai.composites import FIRST, Composite
 from tfxai.errors import TfxaiError
 
@@ -103,7 +109,8 @@ def _uniform_lrp(make_rule: Callable, first_rule: Callable | None = None) -> Cal
 
     def factory(model, **kwargs):
         params = {p.name: kwargs.pop(p.name) for p in parameters if p.name in kwargs}
-        entries = [(registry.LINEAR, make_rule(**params))]
+        rule = make_rule(**params)
+        entries = [(registry.LINEAR, rule)] + registry.sequence_entries(rule)
         if first_rule is not None:
             entries.insert(0, (FIRST, first_rule(kwargs.pop("low", -1.0), kwargs.pop("high", 1.0))))
         return LRP(model, Composite(entries), **kwargs)
@@ -181,12 +188,63 @@ for _name, _make in _UNIFORM.items():
 register_analyzer("lrp.bounded", _uniform_lrp(_rule(rules.Z), first_rule=rules.ZBox))
 _register_presets()
 
+
+def _analyzer_class(cls, options=_BASE_OPTIONS) -> Callable:
+    """Factory of ``cls(model, **params)`` that accepts the keyword parameters of ``cls``."""
+
+    def factory(model, **kwargs):
+        return cls(model, **kwargs)
+
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for name, p in inspect.signature(cls).parameters.items()
+        if name != "model" and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    ]
+    factory.__signature__ = inspect.Signature(
+        [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD)] + own
+    )
+    factory.options = options
+    factory.__doc__ = cls.__doc__
+    return factory
+
+
+_CLASSES = {
+    "smoothgrad": SmoothGrad,
+    "vargrad": VarGrad,
+    "noise_tunnel": NoiseTunnel,
+    "integrated_gradients": IntegratedGradients,
+    "guided_backprop": GuidedBackprop,
+    "deconvnet": Deconvnet,
+    "grad_cam": GradCAM,
+    "grad_cam_plus_plus": GradCAMPlusPlus,
+    "occlusion": Occlusion,
+    "input": InputAnalyzer,
+    "random": RandomAnalyzer,
+}
+for _name, _cls in _CLASSES.items():
+    register_analyzer(_name, _analyzer_class(_cls))
+register_analyzer("deep_taylor", _analyzer_class(DeepTaylor, _LRP_OPTIONS))
+register_analyzer("deep_taylor.bounded", _analyzer_class(BoundedDeepTaylor, _LRP_OPTIONS))
+
 __all__ = [
     "Analyzer",
+    "BoundedDeepTaylor",
+    "Deconvnet",
+    "DeepTaylor",
     "Gradient",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "GuidedBackprop",
+    "InputAnalyzer",
     "InputTimesGradient",
+    "IntegratedGradients",
     "LRP",
+    "NoiseTunnel",
+    "Occlusion",
+    "RandomAnalyzer",
+    "SmoothGrad",
     "UnknownAnalyzerError",
+    "VarGrad",
     "analyzer_names",
     "create_analyzer",
     "register_analyzer",

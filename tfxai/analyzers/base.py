@@ -8,6 +8,8 @@ and runs it over NumPy arrays, tensors, dicts, lists or ``tf.data`` datasets.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import tensorflow as tf
 import keras
@@ -18,6 +20,22 @@ from tfxai.errors import InputError
 from tfxai.graph import build_view
 
 MODES = ("max_activation", "index", "all")
+
+
+class _OwnTracesFilter(logging.Filter):
+    """Drop TensorFlow's "excessive retracing" warning about analyzers' functions.
+
+    Each analyzer traces its own ``tf.function`` once per mode; TensorFlow
+    counts the traces of all analyzers together (they share one Python
+    function) and would warn about retracing that does not happen.
+    """
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "_graph_function.<locals>" in message)
+
+
+tf.get_logger().addFilter(_OwnTracesFilter())
 
 
 class Analyzer:
@@ -137,6 +155,8 @@ class Analyzer:
             done += n
             if progress is not None:
                 progress.update(done)
+        if progress is not None and total is None:
+            progress.update(done, finalize=True)  # a dataset's size is known only at its end
         if not relevance:
             raise InputError("analyze received no samples.")
         if mode == "index" and target.ndim == 1 and len(target) != done:
@@ -191,6 +211,12 @@ class Analyzer:
         shape = self.view.shapes[self.explained_key()][1:]
         return int(np.prod(shape)) if all(d is not None for d in shape) else None
 
+    def export(self, path, **kwargs):
+        """Write a SavedModel TF Serving runs; see :func:`tfxai.export.export_analyzer`."""
+        from tfxai.export import export_analyzer  # noqa: PLC0415  (tfxai.export imports this module)
+
+        return export_analyzer(self, path, **kwargs)
+
     def compiled(self, mode: str = "max_activation"):
         """The ``tf.function`` for a selection mode, traced once per input signature.
 
@@ -205,7 +231,10 @@ class Analyzer:
             if mode == "index":
                 signature.append(tf.TensorSpec((None,), tf.int32, name="target"))
             self._compiled[mode] = tf.function(
-                self._graph_function(mode), input_signature=signature, jit_compile=self.jit_compile or None
+                self._graph_function(mode),
+                input_signature=signature,
+                jit_compile=self.jit_compile or None,
+                autograph=False,  # the analysis is plain TF and Keras 3 ops: no source conversion needed
             )
         return self._compiled[mode]
 

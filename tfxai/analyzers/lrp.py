@@ -42,7 +42,7 @@ class LRP(Analyzer):
     def __init__(self, model, composite=None, *, rules=(), input_layer_rule=None, **kwargs):
         super().__init__(model, **kwargs)
         if composite is None:
-            composite = Composite([(registry.LINEAR, _default_rule())], "epsilon")
+            composite = default_composite()
         elif isinstance(composite, str):
             composite = composites.get_composite(composite)
         if input_layer_rule is not None:
@@ -62,6 +62,11 @@ class LRP(Analyzer):
 
 def _default_rule():
     return rules.Epsilon()
+
+
+def default_composite() -> Composite:
+    """The composite of an LRP analyzer given none: LRP-epsilon on every weighted layer."""
+    return Composite([(registry.LINEAR, _default_rule())], "epsilon")
 
 
 def _as_input_rule(spec):
