@@ -5,11 +5,12 @@
 >>> relevance = analyzer.analyze(x)                           # doctest: +SKIP
 """
 
-from tfxai import analyzers, composites, rules
+from tfxai import analyzers, composites, export, rules, serving, visualize
 from tfxai.analyzers import Analyzer, analyzer_names, create_analyzer
 from tfxai.composites import FIRST, LAST, Composite, register_composite
 from tfxai.errors import InputError, ModelError, TfxaiError, UnsupportedLayerError
 from tfxai.registry import register_rule, unregister_rule
+from tfxai.report import check
 
 __version__ = "0.1.0"
 
@@ -24,10 +25,14 @@ __all__ = [
     "UnsupportedLayerError",
     "analyzer_names",
     "analyzers",
+    "check",
     "composites",
     "create_analyzer",
+    "export",
     "register_composite",
     "register_rule",
     "rules",
+    "serving",
     "unregister_rule",
+    "visualize",
 ]

@@ -1,0 +1,44 @@
+"""The `tfxai demo` command, the synthetic dataset and the CLI wiring."""
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from tfxai import cli, datasets
+
+
+def test_make_shapes_is_deterministic_and_balanced():
+    images, labels = datasets.make_shapes(40, size=24, seed=3)
+    again, labels_again = datasets.make_shapes(40, size=24, seed=3)
+    other, _ = datasets.make_shapes(40, size=24, seed=4)
+    assert images.shape == (40, 24, 24, 3) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    np.testing.assert_array_equal(images, again)
+    np.testing.assert_array_equal(labels, labels_again)
+    assert not np.array_equal(images, other)
+    assert np.bincount(labels, minlength=4).tolist() == [10, 10, 10, 10]
+
+
+@pytest.mark.parametrize("n, size", [(-1, 32), (4, 8)])
+def test_make_shapes_rejects_bad_arguments(n, size):
+    with pytest.raises(ValueError, match="Received"):
+        datasets.make_shapes(n, size=size)
+
+
+def test_demo_writes_one_grid_and_one_png_per_method(tmp_path, capsys):
+    status = cli.main(["demo", "--output", str(tmp_path), "--epochs", "1", "--samples", "300"])
+    assert status == 0
+    grid = imread(tmp_path / "heatmaps.png")
+    single = imread(tmp_path / "lrp_epsilon.png")
+    assert grid.ndim == 3 and grid.shape[1] > 2 * single.shape[1]
+    for name in cli.DEMO_METHODS:
+        assert (tmp_path / f"{name.replace('.', '_')}.png").is_file()
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "heatmaps.png" in out
+
+
+def test_cli_lists_its_subcommands(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("demo", "check", "export"))
