@@ -11,11 +11,12 @@ import time
 DEMO_METHODS = {
     "gradient": {},
     "input_t_gradient": {},
+    "integrated_gradients": {"steps": 32},
     "lrp.z": {},
     "lrp.epsilon": {"epsilon": 0.1},
     "lrp.epsilon_plus_flat": {},
     "lrp.epsilon_gamma_box": {"low": 0.0, "high": 1.0},
-    "lrp.alpha_2_beta_1": {},
+    "lrp.alpha_1_beta_0": {},
 }
 """Methods the demo compares, with their parameters (images lie in [0, 1])."""
 
@@ -44,8 +45,8 @@ def run_demo(args) -> int:
         relevances[name], delta = analyzer.analyze(images, return_delta=True)
         print(f"{name:24s} {time.perf_counter() - began:7.2f}")
         if name == "lrp.epsilon":
-            absorbed = np.median(delta)
-    print(f"lrp.epsilon: median relevance absorbed by biases and epsilon (logit - sum of relevance): {absorbed:.3g}")
+            median_delta = np.median(delta)
+    print(f"lrp.epsilon: median conservation delta (explained logit minus summed relevance): {median_delta:.3g}")
 
     titles = [datasets.SHAPE_CLASSES[label] for label in y_test[shown]]
     paths = [output / "heatmaps.png"]

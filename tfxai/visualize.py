@@ -105,7 +105,9 @@ def absolute_heatmap(relevance, reduce: str = "abs_sum", percentile: float = 99.
     return np.repeat(gray[..., None], 3, axis=-1).astype(np.float32)
 
 
-def overlay(image, relevance, alpha: float = 0.8, reduce: str = "sum", percentile: float = 99.5, cmap: str = "bwr"):
+def overlay(
+    image, relevance, alpha: float = 0.8, reduce: str = "sum", percentile: float = 99.5, cmap: str = "bwr"
+):
     """A signed heatmap over a grayscale copy of the input.
 
     Each pixel blends the image's gray value with the heatmap colour, with
@@ -242,7 +244,9 @@ def plot_grid(images, relevances: dict, titles=None, colorbar: bool = False, **h
         axes[row, 0].set_ylabel(title, fontsize=9)
     if colorbar:
         mappable = ScalarMappable(Normalize(-1.0, 1.0), colormaps[heatmap_options.get("cmap", "bwr")])
-        figure.colorbar(mappable, ax=axes, shrink=min(0.9, 4.0 / n), aspect=30, label="relevance / clip value")
+        figure.colorbar(
+            mappable, ax=axes, shrink=min(0.9, 4.0 / n), aspect=30, label="relevance / clip value"
+        )
     return figure
 
 
@@ -406,7 +410,9 @@ def text_html(tokens, relevance, percentile: float = 99.5, cmap: str = "bwr") ->
     return '<div style="line-height: 1.9">' + " ".join(spans) + "</div>"
 
 
-def series_plot(series, relevance, times=None, percentile: float = 99.5, cmap: str = "bwr", title=None) -> Figure:
+def series_plot(
+    series, relevance, times=None, percentile: float = 99.5, cmap: str = "bwr", title=None
+) -> Figure:
     """One time series as a line over bars of its per-step relevance.
 
     Parameters
@@ -434,7 +440,9 @@ def series_plot(series, relevance, times=None, percentile: float = 99.5, cmap: s
     if values.ndim == 2 and values.shape[1] == 1:
         values, scores = values[:, 0], scores[:, 0]
     if values.ndim != 1:
-        raise ValueError(f"series_plot draws one feature: shape (T,) or (T, 1). Received shape {values.shape}")
+        raise ValueError(
+            f"series_plot draws one feature: shape (T,) or (T, 1). Received shape {values.shape}"
+        )
     times = np.arange(len(values)) if times is None else np.asarray(times)
     if times.shape != values.shape:
         raise ValueError(f"series_plot needs one time per step ({len(values)}). Received shape {times.shape}")
@@ -523,7 +531,9 @@ def _grayscale(image) -> np.ndarray:
 
 
 def _show(axis, picture) -> None:
-    axis.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    axis.imshow(
+        picture, cmap="gray" if picture.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest"
+    )
     axis.set_xticks([])
     axis.set_yticks([])
 
@@ -540,7 +550,9 @@ def _feature_values(relevance, caller: str) -> np.ndarray:
 
 def _check_names(names, count: int, caller: str) -> None:
     if len(names) != count:
-        raise ValueError(f"{caller} needs one feature name per feature ({count}). Received {len(names)} names")
+        raise ValueError(
+            f"{caller} needs one feature name per feature ({count}). Received {len(names)} names"
+        )
 
 
 def _feature_labels(count: int, names, values) -> list:
