@@ -23,6 +23,7 @@ from tfxai.analyzers.lrp import default_composite
 from tfxai.canonizers import canonize
 from tfxai.composites import Composite
 from tfxai.errors import TfxaiError
+from tfxai.export import load_model as load_model_file
 from tfxai.graph import build_view
 
 UNSUPPORTED = "unsupported"
@@ -220,7 +221,7 @@ def load_model(spec: str, input_shape=None):
         For applications: the input shape (default: the architecture's own).
     """
     if os.path.exists(spec):
-        return keras.models.load_model(spec, compile=False)
+        return load_model_file(spec)
     name = spec.removeprefix("keras.applications.")
     builder = getattr(keras.applications, name, None)
     if not (callable(builder) and name[:1].isupper()):

@@ -138,11 +138,22 @@ def _preset_lrp(preset: str) -> Callable:
     return factory
 
 
-def _simple(cls) -> Callable:
+def _analyzer_class(cls, options=_BASE_OPTIONS) -> Callable:
+    """Factory of ``cls(model, **params)`` that accepts the keyword parameters of ``cls``."""
+
     def factory(model, **kwargs):
         return cls(model, **kwargs)
 
-    factory.options = _BASE_OPTIONS
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for name, p in inspect.signature(cls).parameters.items()
+        if name != "model" and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    ]
+    factory.__signature__ = inspect.Signature(
+        [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD)] + own
+    )
+    factory.options = options
+    factory.__doc__ = cls.__doc__
     return factory
 
 
@@ -165,8 +176,8 @@ def _rule(cls, **fixed):
     return make
 
 
-register_analyzer("gradient", _simple(Gradient))
-register_analyzer("input_t_gradient", _simple(InputTimesGradient))
+register_analyzer("gradient", _analyzer_class(Gradient))
+register_analyzer("input_t_gradient", _analyzer_class(InputTimesGradient))
 register_analyzer("lrp", _lrp_generic)
 _UNIFORM = {
     "lrp.z": _rule(rules.Z),
@@ -187,25 +198,6 @@ for _name, _make in _UNIFORM.items():
     register_analyzer(_name, _uniform_lrp(_make))
 register_analyzer("lrp.bounded", _uniform_lrp(_rule(rules.Z), first_rule=rules.ZBox))
 _register_presets()
-
-
-def _analyzer_class(cls, options=_BASE_OPTIONS) -> Callable:
-    """Factory of ``cls(model, **params)`` that accepts the keyword parameters of ``cls``."""
-
-    def factory(model, **kwargs):
-        return cls(model, **kwargs)
-
-    own = [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-        for name, p in inspect.signature(cls).parameters.items()
-        if name != "model" and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-    ]
-    factory.__signature__ = inspect.Signature(
-        [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD)] + own
-    )
-    factory.options = options
-    factory.__doc__ = cls.__doc__
-    return factory
 
 
 _CLASSES = {
