@@ -684,7 +684,7 @@ def user_composite():
 
     yield name
     tfxai.composites._PRESETS.pop(name, None)
-    tfxai.analyzers._ANALYZERS.pop("lrp." + name, None)
+    tfxai.analyzers.factory._ANALYZERS.pop("lrp." + name, None)
 
 
 def test_registered_composite_is_usable_by_name(cnn_bias, user_composite):

@@ -9,7 +9,7 @@ import keras
 import pytest
 
 import tfxai
-from tfxai import report, reverse, rules
+from tfxai import checks, cli, reverse, rules
 from tfxai.graph import count_inbound_nodes
 
 L = keras.layers
@@ -162,7 +162,7 @@ def test_models_tfxai_cannot_walk_raise_model_error():
 def _parse(argv):
     parser = argparse.ArgumentParser(prog="tfxai")
     subparsers = parser.add_subparsers(dest="command")
-    report.add_check_command(subparsers)
+    cli.add_check_command(subparsers)
     return parser.parse_args(argv)
 
 
@@ -170,7 +170,7 @@ def test_cli_checks_a_keras_application_by_name(capsys):
     args = _parse(
         ["check", "MobileNetV3Small", "--input-shape", "32,32,3", "--composite", "epsilon_gamma_box"]
     )
-    assert report.run_check_command(args) == 0
+    assert cli.run_check_command(args) == 0
     out = capsys.readouterr().out
     assert out.startswith("Model 'MobileNetV3Small' under composite 'epsilon_gamma_box':")
     assert "GatedProduct (Multiply)" in out and "SignalTakeAll()" in out and "ZBox(" in out
@@ -180,31 +180,31 @@ def test_cli_checks_a_keras_application_by_name(capsys):
 def test_cli_checks_a_saved_model_file(tmp_path, capsys):
     path = tmp_path / "conv.keras"
     _conv_model().save(path)
-    assert report.run_check_command(_parse(["check", str(path)])) == 0
+    assert cli.run_check_command(_parse(["check", str(path)])) == 0
     assert "Every node has a rule." in capsys.readouterr().out
 
     unsupported = tmp_path / "custom.keras"
     x = keras.Input((4,))
     keras.Model(x, L.Dense(2)(Doubler(name="double")(x))).save(unsupported)
-    assert report.run_check_command(_parse(["check", str(unsupported)])) == 1
+    assert cli.run_check_command(_parse(["check", str(unsupported)])) == 1
     out = capsys.readouterr().out
     assert "double" in out and "unsupported" in out and "tfxai.register_rule(Doubler" in out
 
 
 def test_cli_explains_what_it_cannot_load(capsys):
-    assert report.run_check_command(_parse(["check", "NoSuchNet"])) == 2
+    assert cli.run_check_command(_parse(["check", "NoSuchNet"])) == 2
     assert "neither a model file nor a keras.applications model" in capsys.readouterr().err
-    assert report.run_check_command(_parse(["check", "MobileNetV2", "--composite", "nope"])) == 2
+    assert cli.run_check_command(_parse(["check", "MobileNetV2", "--composite", "nope"])) == 2
     assert "Unknown composite" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _parse(["check", "MobileNetV2", "--input-shape", "32x32"])
 
 
 def test_report_rows_are_plain_data():
-    row = report.NodeReport("n", "Dense", "Epsilon()")
+    row = checks.NodeReport("n", "Dense", "Epsilon()")
     assert row.supported
-    assert not report.NodeReport("n", "Lambda", report.UNSUPPORTED, "fix").supported
-    empty = report.CheckReport("m", "epsilon", ())
+    assert not checks.NodeReport("n", "Lambda", checks.UNSUPPORTED, "fix").supported
+    empty = checks.CheckReport("m", "epsilon", ())
     assert (
         empty.ok
         and empty.table().splitlines()[0] == "Model 'm' under composite 'epsilon': 0 nodes, 0 unsupported"

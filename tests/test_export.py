@@ -22,14 +22,13 @@ import tensorflow as tf
 
 import tfxai
 from tfxai.errors import ModelError, UnsupportedLayerError
+from tfxai.cli import add_export_command, run_export_command
 from tfxai.export import (
     PYTHON_OPS,
     ExportError,
-    add_export_command,
     export_analyzer,
     export_analyzers,
     output_names,
-    run_export_command,
 )
 
 L = keras.layers

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import tfxai
 from tfxai import canonizers, linear, reverse, rules
-from tfxai.graph import application_layer_class, build_view
+from tfxai.graph import application_layer_classes, build_view
 from conftest import make_inputs, predict, summed
 
 try:
@@ -296,7 +296,7 @@ def _randomize_affine(model, seed):
 
 
 def _affine_model():
-    layer_scale = application_layer_class("convnext", "LayerScale")
+    layer_scale = application_layer_classes(("convnext", "LayerScale"))[0]
     x = keras.Input((8, 8, 3), name="img")
     h = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2, use_bias=False, name="dw")(x)
     h = L.BatchNormalization(name="bn_dw")(h)
@@ -739,7 +739,7 @@ def test_every_activation_passes_relevance():
 
 
 def test_inception_resnet_scale_layer_splits_relevance_by_contribution():
-    custom_scale = application_layer_class("inception_resnet_v2", "CustomScaleLayer")
+    custom_scale = application_layer_classes(("inception_resnet_v2", "CustomScaleLayer"))[0]
     keras.utils.set_random_seed(19)
     x = keras.Input((6,))
     shortcut = L.Dense(5, activation="relu", **_he("shortcut"))(x)
@@ -754,7 +754,7 @@ def test_inception_resnet_scale_layer_splits_relevance_by_contribution():
 
 
 def test_convnext_stochastic_depth_is_the_identity():
-    stochastic_depth = application_layer_class("convnext", "StochasticDepth")
+    stochastic_depth = application_layer_classes(("convnext", "StochasticDepth"))[0]
     keras.utils.set_random_seed(20)
     x = keras.Input((6,))
     h = L.Dense(5, activation="relu", **_he("d1"))(x)

@@ -123,6 +123,8 @@ def test_batch_norms_are_folded_or_made_affine(bn_model):
         assert norm_name not in by_layer, f"{norm_name} should have been folded into {linear_name}"
         (node,) = by_layer[linear_name]
         assert node.name == f"{linear_name}+{norm_name}"
+        assert node.origin == (linear_name, norm_name)
+        assert node.rewrite == "fold_affine"
         assert node.params is not None
         assert isinstance(node.layer, (L.Conv2D, L.Dense))
 
@@ -415,6 +417,31 @@ def test_nested_and_shared_nodes_are_named_by_path_and_call(zoo):
     shared_nodes = [node for node in shared.nodes if node.layer.name == "shared"]
     assert [node.name for node in shared_nodes] == ["shared", "shared@1"]
     assert shared_nodes[0].layer is shared_nodes[1].layer
+
+
+def test_layer_calls_are_numbered_per_model():
+    """A layer another model called first keeps its plain name in a model that calls it once."""
+    head = L.Dense(2, name="head")
+    first = keras.Sequential([keras.Input((3,)), head], name="first")
+    second_input = keras.Input((3,))
+    second = keras.Model(second_input, head(L.Dense(3, name="pre")(second_input)), name="second")
+    assert len(head._inbound_nodes) == 2  # the call in first, then the one in second
+    assert [node.name for node in build_view(second).nodes] == ["pre", "head"]
+    assert [node.name for node in build_view(first).nodes] == ["head"]
+
+
+def test_walked_nodes_record_where_they_come_from(zoo):
+    view = tfxai.create_analyzer("lrp.epsilon", zoo("mlp")).view
+    by_name = {node.name: node for node in view.nodes}
+    assert by_name["d1"].origin == ("d1",) and by_name["d1"].rewrite == "linearize"
+    assert by_name["d1/activation"].origin == ("d1",) and by_name["d1/activation"].rewrite == "split_activation"
+    assert all(node.is_original for node in build_view(zoo("mlp")).nodes)
+
+
+def test_raw_operations_this_keras_lacks_are_left_out():
+    from tfxai.graph import raw_op_classes
+
+    assert raw_op_classes("NoSuchOperationInAnyKeras", "Add") == (keras.src.ops.numpy.Add,)
 
 
 def test_submodel_sharing_layers_with_a_larger_model(zoo):

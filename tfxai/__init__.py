@@ -3,36 +3,50 @@
 >>> import tfxai
 >>> analyzer = tfxai.create_analyzer("lrp.epsilon", model)   # doctest: +SKIP
 >>> relevance = analyzer.analyze(x)                           # doctest: +SKIP
+
+Public names are loaded on first use: ``import tfxai`` itself imports
+neither TensorFlow nor matplotlib, so the command line starts at once and
+``tfxai.visualize`` costs nothing until a picture is drawn.
 """
 
-from tfxai import analyzers, composites, export, rules, serving, visualize
-from tfxai.analyzers import Analyzer, analyzer_names, create_analyzer
-from tfxai.composites import FIRST, LAST, Composite, register_composite
-from tfxai.errors import InputError, ModelError, TfxaiError, UnsupportedLayerError
-from tfxai.registry import register_rule, unregister_rule
-from tfxai.report import check
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Analyzer",
-    "Composite",
-    "FIRST",
-    "InputError",
-    "LAST",
-    "ModelError",
-    "TfxaiError",
-    "UnsupportedLayerError",
-    "analyzer_names",
-    "analyzers",
-    "check",
-    "composites",
-    "create_analyzer",
-    "export",
-    "register_composite",
-    "register_rule",
-    "rules",
-    "serving",
-    "unregister_rule",
-    "visualize",
-]
+_SUBMODULES = ("analyzers", "composites", "export", "rules", "serving", "visualize")
+
+_NAMES = {
+    "Analyzer": "tfxai.analyzers",
+    "analyzer_names": "tfxai.analyzers",
+    "create_analyzer": "tfxai.analyzers",
+    "Composite": "tfxai.composites",
+    "FIRST": "tfxai.composites",
+    "LAST": "tfxai.composites",
+    "register_composite": "tfxai.composites",
+    "InputError": "tfxai.errors",
+    "ModelError": "tfxai.errors",
+    "ModelLoadError": "tfxai.errors",
+    "TfxaiError": "tfxai.errors",
+    "UnsupportedLayerError": "tfxai.errors",
+    "register_rule": "tfxai.registry",
+    "unregister_rule": "tfxai.registry",
+    "check": "tfxai.checks",
+}
+"""Public name -> the module that defines it."""
+
+__all__ = sorted(set(_NAMES) | set(_SUBMODULES))
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"tfxai.{name}")
+    else:
+        raise AttributeError(f"module 'tfxai' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import keras
 
 from tfxai import linear
-from tfxai.graph import GraphView, Node, application_layer_class, raw_op_class
+from tfxai.graph import GraphView, Node, application_layer_classes, raw_op_classes
 
 
 def canonize(view: GraphView) -> GraphView:
@@ -60,25 +60,34 @@ def activation_name(function) -> str | None:
     return None if name == "linear" else name
 
 
-def linear_node(node: Node, lmap: linear.LinearMap, **changes) -> Node:
+SPLIT_ACTIVATION = "split_activation"
+""":attr:`~tfxai.graph.Node.rewrite` of the activation node :func:`linearize` splits off a layer."""
+
+RETYPING_REWRITES = (SPLIT_ACTIVATION, "mark_constant_affine", "mark_gates")
+"""Rewrites after which a node no longer computes its layer's own output (it has another type)."""
+
+
+def linear_node(node: Node, lmap: linear.LinearMap, canonizer: str, **changes) -> Node:
     """A node computing ``lmap.forward`` on its single input with its weights."""
 
     def forward(values, params):
         return [lmap.forward(values[0], *params)]
 
-    return node.replace(forward=forward, params=lmap.weights, **changes)
+    return node.rewritten(canonizer, forward=forward, params=lmap.weights, **changes)
 
 
-def activation_node(name, layer, z_key, out_key, function) -> Node:
-    """A node applying the element-wise ``function`` to ``z_key``."""
+def activation_node(source: Node, z_key, function) -> Node:
+    """The fused activation of ``source``, as its own node applying ``function`` to ``z_key``."""
     return Node(
-        name=name,
-        layer=layer,
+        name=source.name + "/activation",
+        layer=source.layer,
         op_type=keras.layers.Activation,
         inputs=(z_key,),
-        outputs=(out_key,),
+        outputs=source.outputs,
         forward=lambda values, params=None: [function(values[0])],
         activation=activation_name(function),
+        origin=source.origin,
+        rewrite=SPLIT_ACTIVATION,
     )
 
 
@@ -94,35 +103,28 @@ def linearize(view: GraphView) -> GraphView:
     nodes = []
     shapes = dict(view.shapes)
     for node in view.nodes:
-        lmap = linear.linear_map(node.layer) if node.params is None else None
-        if lmap is None or node.op_type is not type(node.layer):
+        weighted = node.params is None and issubclass(node.op_type, tuple(linear.LINEAR_MAPS))
+        lmap = linear.linear_map(node.layer) if weighted else None
+        if lmap is None:
             nodes.append(node)
             continue
         act = activation_name(node.layer.activation)
         if act is None:
-            nodes.append(linear_node(node, lmap))
+            nodes.append(linear_node(node, lmap, "linearize"))
             continue
         z_key = (node.name, "z")
         shapes[z_key] = shapes[node.outputs[0]]
-        nodes.append(linear_node(node, lmap, outputs=(z_key,)))
-        nodes.append(
-            activation_node(
-                node.name + "/activation", node.layer, z_key, node.outputs[0], node.layer.activation
-            )
-        )
+        nodes.append(linear_node(node, lmap, "linearize", outputs=(z_key,)))
+        nodes.append(activation_node(node, z_key, node.layer.activation))
     return view.replace(nodes=tuple(nodes), shapes=shapes)
 
 
-AFFINE_LAYERS = tuple(
-    t
-    for t in (keras.layers.BatchNormalization, application_layer_class("convnext", "LayerScale"))
-    if t is not None
-)
+AFFINE_LAYERS = (keras.layers.BatchNormalization,) + application_layer_classes(("convnext", "LayerScale"))
 """Per-channel affine layers :func:`fold_affine` folds (inference BatchNorm, ConvNeXt's LayerScale)."""
 
 
 def _is_affine(node: Node) -> bool:
-    return isinstance(node.layer, AFFINE_LAYERS) and node.params is None and node.op_type is type(node.layer)
+    return issubclass(node.op_type, AFFINE_LAYERS) and node.params is None
 
 
 def _affine_map(layer) -> linear.LinearMap:
@@ -157,7 +159,7 @@ def fold_affine(view: GraphView) -> GraphView:
             continue
         node = folded.get(id(node), node)
         if _is_affine(node):
-            node = linear_node(node, _affine_map(node.layer))
+            node = linear_node(node, _affine_map(node.layer), "fold_affine")
         nodes.append(node)
     return view.replace(nodes=tuple(nodes))
 
@@ -175,7 +177,13 @@ def _fold(source: Node, norm_node: Node) -> Node:
             bias = shift if bias is None else bias + shift
         return kernel, bias
 
-    return source.replace(params=params, outputs=norm_node.outputs, name=f"{source.name}+{norm_node.name}")
+    return source.rewritten(
+        "fold_affine",
+        params=params,
+        outputs=norm_node.outputs,
+        name=f"{source.name}+{norm_node.name}",
+        origin=source.origin + norm_node.origin,
+    )
 
 
 def _can_fold(view, source, norm_node, consumers) -> bool:
@@ -201,9 +209,7 @@ class ConstantAffine:
     """
 
 
-CONSTANT_AFFINE_OPS = tuple(
-    raw_op_class(name) for name in ("Add", "Subtract", "Multiply", "Divide", "TrueDivide")
-)
+CONSTANT_AFFINE_OPS = raw_op_classes("Add", "Subtract", "Multiply", "Divide", "TrueDivide")
 """Raw operations that are element-wise affine when only one argument is a tensor."""
 
 
@@ -216,12 +222,12 @@ def mark_constant_affine(view: GraphView) -> GraphView:
     nodes = []
     for node in view.nodes:
         if (
-            issubclass(node.op_type, CONSTANT_AFFINE_OPS)
-            and node.op_type is type(node.layer)
+            node.is_original
+            and issubclass(node.op_type, CONSTANT_AFFINE_OPS)
             and len(node.inputs) == 1
             and view.shapes[node.inputs[0]] == view.shapes[node.outputs[0]]
         ):
-            node = node.replace(op_type=ConstantAffine)
+            node = node.rewritten("mark_constant_affine", op_type=ConstantAffine)
         nodes.append(node)
     return view.replace(nodes=tuple(nodes))
 
@@ -234,14 +240,16 @@ class GatedProduct:
     """
 
 
-PRODUCTS = (keras.layers.Multiply, raw_op_class("Multiply"))
+PRODUCTS = (keras.layers.Multiply,) + raw_op_classes("Multiply")
 """Element-wise products of several tensors."""
 
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 """Activations whose output, multiplied onto another tensor, makes it a gate."""
 
-_GATE_OPS = (raw_op_class("Sigmoid"), raw_op_class("HardSigmoid"))
-_RESHAPES = (keras.layers.Reshape,) + tuple(raw_op_class(n) for n in ("Reshape", "ExpandDims", "Squeeze"))
+_GATE_OPS = raw_op_classes("Sigmoid", "HardSigmoid")
+_RESHAPES = (keras.layers.Reshape,) + raw_op_classes("Reshape", "ExpandDims", "Squeeze")
+_RELU6_OPS = raw_op_classes("Relu6")
+_RELU_OPS = raw_op_classes("Relu", "Relu6")
 
 
 def mark_gates(view: GraphView) -> GraphView:
@@ -263,7 +271,7 @@ def mark_gates(view: GraphView) -> GraphView:
     producers = view.producers()
     nodes = []
     for node in view.nodes:
-        if issubclass(node.op_type, PRODUCTS) and node.op_type is type(node.layer) and len(node.inputs) > 1:
+        if node.is_original and issubclass(node.op_type, PRODUCTS) and len(node.inputs) > 1:
             signals = _signal_inputs(view, node, producers)
             if len(signals) == 1:
                 node = _signal_first(node, signals[0])
@@ -310,23 +318,22 @@ def _comes_from_gate_activation(key, producers) -> bool:
 def _activation(node) -> str | None:
     if node.activation is not None:
         return node.activation
-    if node.op_type is keras.layers.Activation and isinstance(node.layer, keras.layers.Activation):
+    if node.is_original and isinstance(node.layer, keras.layers.Activation):
         return activation_name(node.layer.activation)
     return None
 
 
 def _is_clipped_relu(node) -> bool:
-    if isinstance(node.layer, keras.layers.ReLU) and node.op_type is keras.layers.ReLU:
+    if node.is_original and isinstance(node.layer, keras.layers.ReLU):
         return node.layer.max_value is not None
-    return issubclass(node.op_type, raw_op_class("Relu6")) or _activation(node) == "relu6"
+    return issubclass(node.op_type, _RELU6_OPS) or _activation(node) == "relu6"
 
 
 def is_rectifier(node) -> bool:
     """Whether ``node`` is a ReLU: zero for every negative input (``max_value`` allowed)."""
-    if isinstance(node.layer, keras.layers.ReLU) and node.op_type is keras.layers.ReLU:
+    if node.is_original and isinstance(node.layer, keras.layers.ReLU):
         return not node.layer.negative_slope and node.layer.threshold >= 0
-    relu_ops = (raw_op_class("Relu"), raw_op_class("Relu6"))
-    return issubclass(node.op_type, relu_ops) or _activation(node) in ("relu", "relu6")
+    return issubclass(node.op_type, _RELU_OPS) or _activation(node) in ("relu", "relu6")
 
 
 def _signal_first(node: Node, signal: int) -> Node:
@@ -339,7 +346,8 @@ def _signal_first(node: Node, signal: int) -> Node:
             restored[index] = values[position]
         return original_forward(restored, params)
 
-    return node.replace(op_type=GatedProduct, inputs=tuple(node.inputs[i] for i in order), forward=forward)
+    inputs = tuple(node.inputs[i] for i in order)
+    return node.rewritten("mark_gates", op_type=GatedProduct, inputs=inputs, forward=forward)
 
 
 def strip_softmax(view: GraphView) -> GraphView:
@@ -372,12 +380,12 @@ def unwrap_time_distributed(view: GraphView) -> GraphView:
     for node in view.nodes:
         layer = node.layer
         if (
-            isinstance(layer, keras.layers.TimeDistributed)
-            and node.op_type is type(layer)
+            node.is_original
+            and isinstance(layer, keras.layers.TimeDistributed)
             and isinstance(layer.layer, keras.layers.Dense)
             and len(node.inputs) == 1
         ):
-            node = node.replace(layer=layer.layer, op_type=type(layer.layer))
+            node = node.rewritten("unwrap_time_distributed", layer=layer.layer, op_type=type(layer.layer))
         nodes.append(node)
     return view.replace(nodes=tuple(nodes))
 

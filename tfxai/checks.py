@@ -1,15 +1,28 @@
-"""Model checks that run before anything is traced, each with an actionable message.
+"""Checks before anything is traced: can tfxai walk a model, and which rule does each node get?
 
-Unsupported layers are reported all at once by :func:`tfxai.composites.assign`.
+:func:`check_model` fails fast, with an actionable message, on what tfxai
+cannot walk at all (not a ``keras.Model``, another Keras backend, a subclassed
+model, an unbuilt Sequential). :func:`check` (``tfxai.check``) walks and
+canonizes the model exactly as an analyzer would and prints one row per node
+of the canonized graph: its name, its type, the rule it gets under a chosen
+composite, and, for a node tfxai cannot explain, the word "unsupported" and
+how to fix it. Nothing is traced or run, so it is fast even for large
+backbones, and it reports every problem at once. The same table backs the
+``tfxai check MODEL`` command. Unsupported layers met when an analyzer is
+created are reported all at once by :func:`tfxai.composites.assign`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+
 import keras
 
-from tfxai import graph
+from tfxai import composites, graph
+from tfxai.canonizers import canonize
+from tfxai.composites import Composite
 from tfxai.errors import ModelError
-
 
 def check_model(model) -> None:
     """Raise :class:`~tfxai.errors.ModelError` if tfxai cannot walk ``model``.
@@ -37,3 +50,186 @@ def check_model(model) -> None:
             f"Sequential model {model.name!r} is not built, so it has no graph yet. Start it with "
             "keras.Input(shape=...) or call model.build((None, ...)) before creating an analyzer."
         )
+
+
+UNSUPPORTED = "unsupported"
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeReport:
+    """One row of a :class:`CheckReport`.
+
+    Attributes
+    ----------
+    name : str
+        The node's name in the canonized graph (``"backbone/conv1+bn1"``).
+    type : str
+        What the node computes; for a node a canonizer made from a layer of
+        another class, that class follows in brackets
+        (``"DepthwiseConv2D (SeparableConv2D)"``).
+    rule : str
+        The rule the node gets, or ``"unsupported"``.
+    fix : str
+        For an unsupported node, how to give it a rule; empty otherwise.
+    """
+
+    name: str
+    type: str
+    rule: str
+    fix: str = ""
+
+    @property
+    def supported(self) -> bool:
+        """Whether the node has a usable rule."""
+        return self.rule != UNSUPPORTED
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckReport:
+    """The per-node table of :func:`check`.
+
+    Attributes
+    ----------
+    model_name : str
+        The checked model's name.
+    composite : str
+        The composite the rules come from.
+    nodes : tuple of NodeReport
+        One row per node of the canonized graph, in forward order.
+    """
+
+    model_name: str
+    composite: str
+    nodes: tuple
+
+    @property
+    def unsupported(self) -> list:
+        """The rows of nodes tfxai cannot explain yet."""
+        return [row for row in self.nodes if not row.supported]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every node has a rule (an analyzer can be created)."""
+        return not self.unsupported
+
+    def table(self) -> str:
+        """The report as a plain-text table."""
+        header = ("node", "type", "rule", "fix")
+        rows = [(r.name, r.type, r.rule, r.fix) for r in self.nodes]
+        widths = [
+            max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(3)
+        ]
+
+        def line(cells):
+            return "  ".join(cell.ljust(width) for cell, width in zip(cells[:3], widths)) + "  " + cells[3]
+
+        lines = [
+            (
+                f"Model {self.model_name!r} under composite {self.composite!r}: {len(self.nodes)} nodes, "
+                f"{len(self.unsupported)} unsupported"
+            ),
+            line(header).rstrip(),
+            "  ".join("-" * w for w in widths) + "  " + "-" * 3,
+        ]
+        lines += [line(row).rstrip() for row in rows]
+        if self.ok:
+            lines.append("Every node has a rule.")
+        else:
+            lines.append(
+                f"{len(self.unsupported)} node(s) need a rule before an analyzer can be created; see 'fix'."
+            )
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+
+def check(model, composite="epsilon_plus", *, rules=(), verbose: bool = True, file=None) -> CheckReport:
+    """Print which rule each node of ``model`` gets, and what is unsupported.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Functional or built Sequential model (nested models allowed).
+    composite : str or Composite
+        A registered composite name (``"epsilon_plus"``, ``"epsilon_gamma_box"``
+        ..., also with an ``"lrp."`` prefix), ``"epsilon"`` (what
+        ``tfxai.analyzers.LRP`` uses without a composite) or a Composite.
+    rules : sequence of (selector, Rule)
+        Entries that override the composite, as ``create_analyzer(..., rules=)``.
+    verbose : bool
+        Print the table (default). ``False`` only returns it.
+    file : file-like, optional
+        Where the table is printed (default: standard output).
+
+    Returns
+    -------
+    CheckReport
+        The table; ``report.ok`` says whether an analyzer can be created.
+
+    Raises
+    ------
+    ModelError
+        If tfxai cannot walk the model at all (subclassed, unbuilt, other backend).
+
+    Examples
+    --------
+    >>> report = tfxai.check(model, "epsilon_gamma_box")  # doctest: +SKIP
+    >>> report.ok  # doctest: +SKIP
+    True
+    """
+    check_model(model)
+    view = canonize(graph.build_view(model))
+    chosen = as_composite(composite).prepend(rules)
+    report = CheckReport(
+        model_name=model.name,
+        composite=chosen.name or "custom",
+        nodes=tuple(_row(node, rule, chosen) for node, rule in composites.candidate_rules(view, chosen)),
+    )
+    if verbose:
+        print(report.table(), file=sys.stdout if file is None else file)
+    return report
+
+
+def as_composite(composite) -> Composite:
+    """A Composite from a composite, a registered name, ``"lrp.<name>"`` or ``"epsilon"``."""
+    if isinstance(composite, Composite):
+        return composite
+    if not isinstance(composite, str):
+        raise TypeError(f"composite must be a name or a Composite. Received: {composite!r}")
+    name = composite.removeprefix("lrp.")
+    if name == "epsilon":
+        return composites.default_composite()
+    if name not in composites.composite_names():
+        valid = ", ".join(["epsilon"] + composites.composite_names())
+        raise KeyError(f"Unknown composite {composite!r}. Valid names: {valid}")
+    return composites.get_composite(name)
+
+
+def _type_name(node) -> str:
+    own = type(node.layer).__name__
+    return node.op_type.__name__ if node.op_type.__name__ == own else f"{node.op_type.__name__} ({own})"
+
+
+def _row(node, rule, composite) -> NodeReport:
+    type_name = _type_name(node)
+    if rule is None:
+        return NodeReport(node.name, type_name, UNSUPPORTED, _fix(node, composite))
+    if rule.requires_weights and node.params is None:
+        fix = f"{type(rule).__name__} modifies weights and this node has none; give it Epsilon or Pass"
+        return NodeReport(node.name, type_name, UNSUPPORTED, fix)
+    return NodeReport(node.name, type_name, repr(rule))
+
+
+def _fix(node, composite) -> str:
+    cls = node.op_type.__name__
+    if node.params is not None:
+        return (
+            f"add (keras.layers.{cls}, tfxai.rules.Epsilon()) to composite {composite.name or ''!r} or rules="
+        )
+    if issubclass(node.op_type, keras.layers.Lambda):
+        return (
+            "a Lambda hides its function: rewrite it with keras.ops or a layer, or "
+            f"rules=[({node.name!r}, tfxai.rules.Pass())], or tfxai.register_rule(keras.layers.Lambda, rule)"
+        )
+    return f"tfxai.register_rule({cls}, tfxai.rules.Pass()) if element-wise, or rules=[({node.name!r}, rule)]"

@@ -1,13 +1,24 @@
-"""The ``tfxai`` command: ``demo``, ``check`` and ``export``."""
+"""The ``tfxai`` command: ``demo``, ``check`` and ``export``.
+
+This module owns every command of the console script and the loading of
+model files. It imports TensorFlow and Keras only inside the command
+handlers, so that parsing arguments stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
+import re
 import sys
 import time
 
+from tfxai.errors import ModelLoadError, TfxaiError
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+"""Model files the commands load."""
 DEMO_METHODS = {
     "gradient": {},
     "input_t_gradient": {},
@@ -74,11 +85,201 @@ def _add_demo_command(subparsers):
     parser.set_defaults(handler=run_demo)
 
 
+def add_export_command(subparsers):
+    """Add ``tfxai export`` to an ``argparse`` sub-parser collection.
+
+    The parser it adds sets ``handler=run_export_command``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``parser.add_subparsers()``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model's explainer as a SavedModel for TF Serving",
+        description=(
+            "Export explanations of a Keras model as a TensorFlow SavedModel that TF Serving runs. "
+            "The model file is loaded with Keras' safe_mode: files that would run Python code "
+            "(Lambda layers holding Python lambdas) are refused."
+        ),
+    )
+    parser.add_argument("model", help="model file: .keras, .h5 or .hdf5")
+    parser.add_argument("output", help="SavedModel directory, e.g. models/classifier_xai/1")
+    parser.add_argument(
+        "--method",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="analyzer name (see tfxai.analyzer_names()); repeat to export several, one signature each",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=_parameter,
+        help="method or composite parameter, VALUE in JSON (epsilon=0.1, low=[-1,-1,-1], baseline=\"zero\"); "
+        "given to every method",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel")
+    parser.set_defaults(handler=run_export_command)
+    return parser
+
+
+def run_export_command(args) -> int:
+    """Run ``tfxai export`` with parsed arguments; print errors, return the exit status."""
+    try:
+        path, names, analyzer = _export_from_file(args)
+    except (TfxaiError, ValueError, TypeError, OSError) as error:
+        print(f"tfxai export: error: {error}", file=sys.stderr)
+        return 1
+    _print_summary(path, names, analyzer)
+    return 0
+
+
+def _export_from_file(args):
+    from tfxai.analyzers import create_analyzer  # noqa: PLC0415
+    from tfxai.export import DEFAULT_NAME, ExportError, export_analyzers  # noqa: PLC0415
+
+    names = [DEFAULT_NAME] if len(args.method) == 1 else [re.sub(r"\W", "_", m) for m in args.method]
+    if len(set(names)) != len(names):
+        raise ExportError(f"Each --method needs its own signature name. Received: {args.method}")
+    model = load_model_file(args.model)
+    params = dict(args.param)
+    analyzers = {name: create_analyzer(method, model, **params) for name, method in zip(names, args.method)}
+    path = export_analyzers(analyzers, args.output, overwrite=args.overwrite)
+    return path, names, analyzers[names[0]]
+
+
+def load_model_file(path):
+    """Load a ``.keras`` / ``.h5`` model with ``safe_mode=True`` (no Python code from the file runs).
+
+    Raises
+    ------
+    ModelLoadError
+        For a missing file or another format.
+    ValueError
+        From Keras, when the file holds a Python lambda or an unknown class.
+    """
+    import keras  # noqa: PLC0415  (the CLI starts without Keras and TensorFlow)
+
+    path = pathlib.Path(path)
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        suffixes = ", ".join(MODEL_SUFFIXES)
+        raise ModelLoadError(f"Expected a model file ending in {suffixes}. Received: {str(path)!r}")
+    if not path.is_file():
+        raise ModelLoadError(f"Model file {str(path)!r} does not exist.")
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def _parameter(text: str):
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. epsilon=0.1. Received: {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _print_summary(path, names, analyzer):
+    from tfxai.export import TARGET_INPUT, TARGET_SUFFIX, output_names, signature_names  # noqa: PLC0415
+
+    inputs = ", ".join(f"{s.name} {s.dtype} {(None,) + tuple(s.shape[1:])}" for s in analyzer.input_specs)
+    keys = output_names(analyzer)
+    outputs = ", ".join(keys["predictions"] + keys["relevance"] + [keys["explained"]])
+    print(f"Wrote SavedModel {str(path)!r}")
+    print(f"  signatures: {', '.join(signature_names(names))} (serving_default = {names[0]})")
+    print(f"  inputs: {inputs}; '{TARGET_SUFFIX}' signatures also take {TARGET_INPUT} int32 (None,)")
+    print(f"  outputs: {outputs}")
+    base = path.resolve().parent
+    if not path.name.isdigit():
+        print("  note: TF Serving loads numbered version directories; export to <model>/1, <model>/2, ...")
+    print(
+        f"Serve it: tensorflow_model_server --rest_api_port=8501 --model_name={base.name} "
+        f"--model_base_path={base}"
+    )
+
+
+def load_model(spec: str, input_shape=None):
+    """A model from a saved-model file, or a ``keras.applications`` architecture (no weights).
+
+    Parameters
+    ----------
+    spec : str
+        A path to a ``.keras`` / ``.h5`` file, or an application name such as
+        ``"ResNet50"`` or ``"keras.applications.EfficientNetB0"``.
+    input_shape : tuple of int, optional
+        For applications: the input shape (default: the architecture's own).
+    """
+    import keras  # noqa: PLC0415
+
+    if os.path.exists(spec):
+        return load_model_file(spec)
+    name = spec.removeprefix("keras.applications.")
+    builder = getattr(keras.applications, name, None)
+    if not (callable(builder) and name[:1].isupper()):
+        raise ModelLoadError(
+            f"{spec!r} is neither a model file nor a keras.applications model. "
+            "Give a .keras/.h5 path or a name such as ResNet50 or EfficientNetB0."
+        )
+    return builder(weights=None, input_shape=None if input_shape is None else tuple(input_shape))
+
+
+def add_check_command(subparsers) -> argparse.ArgumentParser:
+    """Add ``check MODEL [--composite NAME] [--input-shape H,W,C]`` to an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "check",
+        help="print the rule every node of a model gets, and what is unsupported",
+        description="Walk and canonize a model without tracing it; print one row per node with its "
+        "type, its rule under a composite, and a fix for every unsupported node. "
+        "Exit status 0 when every node has a rule, 1 otherwise.",
+    )
+    parser.add_argument(
+        "model", help="a .keras/.h5 file, or a keras.applications name (built without weights)"
+    )
+    parser.add_argument(
+        "--composite",
+        default="epsilon_plus",
+        help="registered composite name, or 'epsilon' (default: epsilon_plus)",
+    )
+    parser.add_argument(
+        "--input-shape",
+        type=_shape,
+        default=None,
+        help="input shape for keras.applications names, e.g. 32,32,3",
+    )
+    return parser
+
+
+def run_check_command(args) -> int:
+    """Run ``tfxai check`` for parsed arguments; return the exit status."""
+    from tfxai.checks import check  # noqa: PLC0415
+    try:
+        model = load_model(args.model, args.input_shape)
+        report = check(model, args.composite)
+    except (TfxaiError, KeyError, ValueError) as error:
+        print(f"tfxai check: {error}", file=sys.stderr)
+        return 2
+    return 0 if report.ok else 1
+
+
+def _shape(text: str) -> tuple:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, e.g. 32,32,3. Received: {text!r}"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tfxai`` argument parser with all its subcommands."""
-    from tfxai.export import add_export_command  # noqa: PLC0415
-    from tfxai.report import add_check_command, run_check_command  # noqa: PLC0415
-
     parser = argparse.ArgumentParser(prog="tfxai", description="Explain Keras 3 / TensorFlow models.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo_command(subparsers)

@@ -21,7 +21,7 @@ import re
 from typing import Callable
 
 from tfxai import registry, rules
-from tfxai.canonizers import is_rectifier
+from tfxai.canonizers import RETYPING_REWRITES, is_rectifier
 from tfxai.errors import ModelError, UnsupportedLayerError
 from tfxai.graph import GraphView
 
@@ -48,10 +48,10 @@ class ByName:
 
     def matches(self, node, positions) -> bool:
         # A node a canonizer split off a layer (the fused activation of a Dense)
-        # has its own type; it matches by its own node name only, so naming a
-        # layer selects the layer's linear part, as selecting by type does.
-        own = node.op_type is type(node.layer)
-        names = (node.layer.name, node.name) if own else (node.name,)
+        # matches by its own node name only, so naming a layer selects the
+        # layer's linear part, as selecting by type does.
+        retyped = node.rewrite in RETYPING_REWRITES
+        names = (node.name,) if retyped else (node.layer.name, node.name)
         if isinstance(self.pattern, re.Pattern):
             return any(self.pattern.fullmatch(name) for name in names)
         return self.pattern in names
@@ -386,3 +386,8 @@ def sequential_preset_a_flat(epsilon: float = 0.1):
 def sequential_preset_b_flat(epsilon: float = 0.1):
     """Preset B with Flat on the first weighted layer."""
     return sequential_preset_b(epsilon).prepend([(FIRST, rules.Flat())])
+
+
+def default_composite() -> Composite:
+    """The composite of an LRP analyzer given none: LRP-epsilon on every weighted layer."""
+    return Composite([(registry.LINEAR, rules.Epsilon())], "epsilon")

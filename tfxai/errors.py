@@ -25,3 +25,7 @@ class UnsupportedLayerError(ModelError):
 
 class InputError(TfxaiError, ValueError):
     """The data passed to ``analyze`` does not fit the model."""
+
+
+class ModelLoadError(TfxaiError, ValueError):
+    """A model file or ``keras.applications`` name that cannot be loaded."""

@@ -22,27 +22,21 @@ The graph is pure TensorFlow: it loads with ``tf.saved_model.load``, runs
 through ``saved_model_cli run`` (the session loader TF Serving uses) and needs
 neither tfxai nor Keras where it is served.
 
-The command-line interface lives here too: :func:`add_export_command` adds
-``tfxai export`` to an ``argparse`` parser.
+``tfxai export`` (in :mod:`tfxai.cli`) is the command-line front end.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import pathlib
 import re
 import shutil
-import sys
 import tempfile
 from typing import Mapping
 
 import keras
 import tensorflow as tf
 
-from tfxai.analyzers import create_analyzer
-from tfxai.analyzers.base import Analyzer
 from tfxai.errors import TfxaiError
 
 DEFAULT_NAME = "explain"
@@ -57,9 +51,6 @@ TARGET_INPUT = "target"
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 """Graph ops that call back into Python (``tf.py_function``, ``tf.numpy_function``)."""
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-"""Model files ``tfxai export`` loads."""
-
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
@@ -67,7 +58,7 @@ class ExportError(TfxaiError, ValueError):
     """An analyzer cannot be exported as given; nothing was written."""
 
 
-def export_analyzer(analyzer: Analyzer, path, *, name: str = DEFAULT_NAME, overwrite: bool = False):
+def export_analyzer(analyzer, path, *, name: str = DEFAULT_NAME, overwrite: bool = False):
     """Write ``analyzer`` as a SavedModel that TF Serving runs.
 
     Parameters
@@ -96,7 +87,7 @@ def export_analyzer(analyzer: Analyzer, path, *, name: str = DEFAULT_NAME, overw
     return export_analyzers({name: analyzer}, path, overwrite=overwrite)
 
 
-def export_analyzers(analyzers: Mapping[str, Analyzer], path, *, overwrite: bool = False):
+def export_analyzers(analyzers: Mapping, path, *, overwrite: bool = False):
     """Write several analyzers of one model as one SavedModel, a signature pair each.
 
     Parameters
@@ -144,7 +135,7 @@ def export_analyzers(analyzers: Mapping[str, Analyzer], path, *, overwrite: bool
     return path
 
 
-def output_names(analyzer: Analyzer) -> dict:
+def output_names(analyzer) -> dict:
     """Output keys of the exported signatures of ``analyzer``.
 
     Returns
@@ -172,7 +163,7 @@ def signature_names(names) -> list:
     return ["serving_default"] + [n + suffix for n in names for suffix in ("", TARGET_SUFFIX)]
 
 
-def _endpoint(analyzer: Analyzer, mode: str):
+def _endpoint(analyzer, mode: str):
     """The signature function of one selection mode: a dict of named outputs."""
     function = analyzer.compiled(mode)
     keys = output_names(analyzer)
@@ -230,8 +221,18 @@ def _checked_analyzers(analyzers) -> dict:
     return analyzers
 
 
+def is_analyzer(value) -> bool:
+    """Whether ``value`` is a tfxai analyzer (what :func:`export_analyzers` needs of it).
+
+    Checked by what export uses (``compiled``, ``input_specs``, ``view``,
+    ``model``) so that this module needs nothing from :mod:`tfxai.analyzers`,
+    which imports it.
+    """
+    return all(hasattr(value, name) for name in ("compiled", "input_specs", "view", "model", "jit_compile"))
+
+
 def _check_analyzer(name, analyzer):
-    if not isinstance(analyzer, Analyzer):
+    if not is_analyzer(analyzer):
         hint = ""
         if isinstance(analyzer, keras.Model):
             hint = " Create one with tfxai.create_analyzer(method, model)."
@@ -333,120 +334,3 @@ def _first_missing(directory: pathlib.Path):
             break
         missing = candidate
     return missing
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_export_command(subparsers):
-    """Add ``tfxai export`` to an ``argparse`` sub-parser collection.
-
-    The parser it adds sets ``handler=run_export_command``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        From ``parser.add_subparsers()``.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-    """
-    parser = subparsers.add_parser(
-        "export",
-        help="export a model's explainer as a SavedModel for TF Serving",
-        description=(
-            "Export explanations of a Keras model as a TensorFlow SavedModel that TF Serving runs. "
-            "The model file is loaded with Keras' safe_mode: files that would run Python code "
-            "(Lambda layers holding Python lambdas) are refused."
-        ),
-    )
-    parser.add_argument("model", help="model file: .keras, .h5 or .hdf5")
-    parser.add_argument("output", help="SavedModel directory, e.g. models/classifier_xai/1")
-    parser.add_argument(
-        "--method",
-        action="append",
-        required=True,
-        metavar="NAME",
-        help="analyzer name (see tfxai.analyzer_names()); repeat to export several, one signature each",
-    )
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        type=_parameter,
-        help="method or composite parameter, VALUE in JSON (epsilon=0.1, low=[-1,-1,-1], baseline=\"zero\"); "
-        "given to every method",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel")
-    parser.set_defaults(handler=run_export_command)
-    return parser
-
-
-def run_export_command(args) -> int:
-    """Run ``tfxai export`` with parsed arguments; print errors, return the exit status."""
-    try:
-        path, names, analyzer = _export_from_file(args)
-    except (TfxaiError, ValueError, TypeError, OSError) as error:
-        print(f"tfxai export: error: {error}", file=sys.stderr)
-        return 1
-    _print_summary(path, names, analyzer)
-    return 0
-
-
-def _export_from_file(args):
-    names = [DEFAULT_NAME] if len(args.method) == 1 else [re.sub(r"\W", "_", m) for m in args.method]
-    if len(set(names)) != len(names):
-        raise ExportError(f"Each --method needs its own signature name. Received: {args.method}")
-    model = load_model(args.model)
-    params = dict(args.param)
-    analyzers = {name: create_analyzer(method, model, **params) for name, method in zip(names, args.method)}
-    path = export_analyzers(analyzers, args.output, overwrite=args.overwrite)
-    return path, names, analyzers[names[0]]
-
-
-def load_model(path):
-    """Load a ``.keras`` / ``.h5`` model with ``safe_mode=True`` (no Python code from the file runs).
-
-    Raises
-    ------
-    ExportError
-        For a missing file or another format.
-    ValueError
-        From Keras, when the file holds a Python lambda or an unknown class.
-    """
-    path = pathlib.Path(path)
-    if path.suffix.lower() not in MODEL_SUFFIXES:
-        suffixes = ", ".join(MODEL_SUFFIXES)
-        raise ExportError(f"Expected a model file ending in {suffixes}. Received: {str(path)!r}")
-    if not path.is_file():
-        raise ExportError(f"Model file {str(path)!r} does not exist.")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
-
-
-def _parameter(text: str):
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. epsilon=0.1. Received: {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
-def _print_summary(path, names, analyzer):
-    inputs = ", ".join(f"{s.name} {s.dtype} {(None,) + tuple(s.shape[1:])}" for s in analyzer.input_specs)
-    keys = output_names(analyzer)
-    outputs = ", ".join(keys["predictions"] + keys["relevance"] + [keys["explained"]])
-    print(f"Wrote SavedModel {str(path)!r}")
-    print(f"  signatures: {', '.join(signature_names(names))} (serving_default = {names[0]})")
-    print(f"  inputs: {inputs}; '{TARGET_SUFFIX}' signatures also take {TARGET_INPUT} int32 (None,)")
-    print(f"  outputs: {outputs}")
-    base = path.resolve().parent
-    if not path.name.isdigit():
-        print("  note: TF Serving loads numbered version directories; export to <model>/1, <model>/2, ...")
-    print(
-        f"Serve it: tensorflow_model_server --rest_api_port=8501 --model_name={base.name} "
-        f"--model_base_path={base}"
-    )

@@ -13,9 +13,13 @@ to the user's model.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any, Callable, Sequence
 
 import keras
+from keras.src.ops import core as keras_ops_core
+from keras.src.ops import nn as keras_ops_nn
+from keras.src.ops import numpy as keras_ops_numpy
 
 from tfxai.errors import ModelError
 
@@ -51,6 +55,13 @@ class Node:
     call_kwargs : dict
         Keyword arguments of the layer call; a tensor argument is given as
         its position in ``inputs`` (``{"key": 2, "use_causal_mask": True}``).
+    origin : tuple of str
+        Names of the nodes of the model's own graph this node computes (or a
+        part of): ``("conv1",)`` for a node walked from the model, and
+        ``("conv1", "bn1")`` for a BatchNorm folded into a convolution.
+    rewrite : str or None
+        The canonizer that made or changed this node (``"linearize"``,
+        ``"fold_affine"`` ...); ``None`` for a node as the model has it.
     """
 
     name: str
@@ -62,10 +73,21 @@ class Node:
     params: Callable | None = None
     activation: str | None = None
     call_kwargs: dict = dataclasses.field(default_factory=dict)
+    origin: tuple = ()
+    rewrite: str | None = None
 
     def replace(self, **changes) -> "Node":
         """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def rewritten(self, canonizer: str, **changes) -> "Node":
+        """A copy changed by ``canonizer``, which is recorded in :attr:`rewrite`."""
+        return dataclasses.replace(self, rewrite=canonizer, **changes)
+
+    @property
+    def is_original(self) -> bool:
+        """Whether the node is as the model has it (no canonizer changed it)."""
+        return self.rewrite is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,29 +204,33 @@ def call_has_training_argument(layer) -> bool:
     return bool(getattr(layer, "_call_has_training_arg", False))
 
 
-def raw_op_class(name: str):
-    """Class of a Keras raw operation (``x + y`` is ``keras.ops`` ``Add``)."""
-    from keras.src.ops import core, nn, numpy  # noqa: PLC0415
+def raw_op_classes(*names: str) -> tuple:
+    """Classes of Keras raw operations (``x + y`` is ``keras.ops``' ``Add``), by class name.
 
-    for module in (numpy, nn, core):
-        if hasattr(module, name):
-            return getattr(module, name)
-    raise KeyError(f"Unknown Keras operation class {name!r}.")
-
-
-def application_layer_class(module: str, name: str):
-    """A layer class that ``keras.applications`` defines but Keras does not export.
-
-    ``application_layer_class("convnext", "LayerScale")`` is
-    ``keras.src.applications.convnext.LayerScale``; ``None`` if this Keras
-    version has no such class.
+    A name this Keras version does not define is left out, so a renamed or
+    removed operation costs its rule, never ``import tfxai``.
     """
-    import importlib  # noqa: PLC0415
+    found = []
+    for name in names:
+        classes = [getattr(m, name) for m in (keras_ops_numpy, keras_ops_nn, keras_ops_core) if hasattr(m, name)]
+        found.extend(classes[:1])
+    return tuple(found)
 
-    try:
-        return getattr(importlib.import_module(f"keras.src.applications.{module}"), name)
-    except (ImportError, AttributeError):
-        return None
+
+def application_layer_classes(*pairs) -> tuple:
+    """Layer classes that ``keras.applications`` defines but Keras does not export.
+
+    ``application_layer_classes(("convnext", "LayerScale"))`` is
+    ``(keras.src.applications.convnext.LayerScale,)``; a class this Keras
+    version lacks is left out.
+    """
+    found = []
+    for module, name in pairs:
+        try:
+            found.append(getattr(importlib.import_module(f"keras.src.applications.{module}"), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def _all_operations(model):
@@ -264,22 +290,37 @@ class _KeyMap:
 
 def _walk(graph, scope: str, keys: _KeyMap) -> list:
     nodes = []
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for knode in graph._nodes_by_depth[depth]:
-            if knode.is_input:
-                continue
-            op = knode.operation
-            name = scope + _call_name(op, knode)
-            if isinstance(op, keras.Model):
-                nodes.extend(_inline(op, knode, scope, name, keys))
-            else:
-                nodes.append(_replay_node(op, knode, scope, name, keys))
+    knodes = [
+        knode
+        for depth in sorted(graph._nodes_by_depth, reverse=True)
+        for knode in graph._nodes_by_depth[depth]
+        if not knode.is_input
+    ]
+    names = _call_names(knodes)
+    for knode in knodes:
+        op = knode.operation
+        name = scope + names.get(id(knode), op.name)
+        if isinstance(op, keras.Model):
+            nodes.extend(_inline(op, knode, scope, name, keys))
+        else:
+            nodes.append(_replay_node(op, knode, scope, name, keys))
     return nodes
 
 
-def _call_name(op, knode) -> str:
-    index = op._inbound_nodes.index(knode) if knode in op._inbound_nodes else 0
-    return op.name if index == 0 else f"{op.name}@{index}"
+def _call_names(knodes) -> dict:
+    """``id(knode) -> name``: the layer name, ``"@k"`` appended for its k-th call in THIS graph.
+
+    Calls are numbered in the order of the layer's own node list, counting
+    only the nodes of this graph: a layer another model also called keeps
+    its plain name here.
+    """
+    mine = {id(knode) for knode in knodes}
+    names = {}
+    for op in {id(k.operation): k.operation for k in knodes}.values():
+        calls = [k for k in op._inbound_nodes if id(k) in mine]
+        for index, knode in enumerate(calls):
+            names[id(knode)] = op.name if index == 0 else f"{op.name}@{index}"
+    return names
 
 
 def _inline(model, knode, scope, name, keys):
@@ -309,6 +350,7 @@ def _replay_node(op, knode, scope, name, keys) -> Node:
         outputs=tuple(keys.key(scope, kt) for kt in knode.outputs),
         forward=_replay_function(op, knode, in_kts),
         call_kwargs=_call_kwargs(knode, in_kts),
+        origin=(name,),
     )
 
 

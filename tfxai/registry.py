@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 
 from tfxai import canonizers, rules
-from tfxai.graph import application_layer_class, raw_op_class
+from tfxai.graph import application_layer_classes, raw_op_classes
 
 L = keras.layers
 
@@ -38,24 +38,21 @@ AFFINE = tuple(canonizers.AFFINE_LAYERS)
 LINEAR = DENSE + CONV + AFFINE
 """Every layer type whose weights linear rules use and modify."""
 
-ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax) + tuple(
-    raw_op_class(name)
-    for name in (
-        "Relu",
-        "Relu6",
-        "LeakyRelu",
-        "Sigmoid",
-        "HardSigmoid",
-        "Tanh",
-        "Gelu",
-        "Silu",
-        "HardSilu",
-        "Elu",
-        "Selu",
-        "Celu",
-        "Softplus",
-        "Softsign",
-    )
+ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax) + raw_op_classes(
+    "Relu",
+    "Relu6",
+    "LeakyRelu",
+    "Sigmoid",
+    "HardSigmoid",
+    "Tanh",
+    "Gelu",
+    "Silu",
+    "HardSilu",
+    "Elu",
+    "Selu",
+    "Celu",
+    "Softplus",
+    "Softsign",
 )
 """Element-wise activations (relevance passes through unchanged)."""
 
@@ -79,7 +76,7 @@ IDENTITIES = (
     L.RandomZoom,
     L.RandomContrast,
     L.RandomBrightness,
-) + tuple(t for t in (application_layer_class("convnext", "StochasticDepth"),) if t is not None)
+) + application_layer_classes(("convnext", "StochasticDepth"))
 """Layers that are the identity at inference (dropout, augmentation), or input preprocessing
 (also raw ``x / 255``, ``x - mean``)."""
 
@@ -103,20 +100,17 @@ ROUTES = (
     L.GlobalMaxPooling3D,
     L.Maximum,
     L.Minimum,
-) + tuple(
-    raw_op_class(name)
-    for name in (
-        "Reshape",
-        "Transpose",
-        "Concatenate",
-        "Squeeze",
-        "ExpandDims",
-        "GetItem",
-        "Slice",
-        "Ravel",
-        "Maximum",
-        "Minimum",
-    )
+) + raw_op_classes(
+    "Reshape",
+    "Transpose",
+    "Concatenate",
+    "Squeeze",
+    "ExpandDims",
+    "GetItem",
+    "Slice",
+    "Ravel",
+    "Maximum",
+    "Minimum",
 )
 """Layers that move, split or select values (relevance follows the gradient; max/min: winner-take-all)."""
 
@@ -133,8 +127,10 @@ POOLING = (
 RESAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D, L.Resizing)
 """Upsampling and resizing (linear maps with interpolation weights)."""
 
-MERGES = (L.Add, L.Subtract, L.Average, raw_op_class("Add"), raw_op_class("Subtract")) + tuple(
-    t for t in (application_layer_class("inception_resnet_v2", "CustomScaleLayer"),) if t is not None
+MERGES = (
+    (L.Add, L.Subtract, L.Average)
+    + raw_op_classes("Add", "Subtract")
+    + application_layer_classes(("inception_resnet_v2", "CustomScaleLayer"))
 )
 """Sums and differences of several tensors (relevance split in proportion to contributions)."""
 
@@ -168,9 +164,7 @@ RECURRENT = (L.SimpleRNN, L.GRU, L.LSTM, L.Bidirectional)
 ATTENTION = (L.MultiHeadAttention,)
 """Multi-head attention (attention weights held constant by default; see ``tfxai.attention``)."""
 
-BOOLEAN_OPS = tuple(
-    raw_op_class(name) for name in ("NotEqual", "Equal", "Any", "All", "LogicalAnd", "LogicalOr", "LogicalNot")
-)
+BOOLEAN_OPS = raw_op_classes("NotEqual", "Equal", "Any", "All", "LogicalAnd", "LogicalOr", "LogicalNot")
 """Boolean operations (mask computations): no relevance flows through them."""
 
 _BUILTIN += (

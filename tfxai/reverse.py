@@ -75,3 +75,12 @@ def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> d
             if r is not None:
                 relevance[key] = relevance[key] + r if key in relevance else r
     return relevance
+
+
+def input_relevance(view: GraphView, assignment: dict, states: dict, start: dict, xs: list) -> list:
+    """:func:`propagate` from ``start``, then the relevance of each model input.
+
+    An input no relevance reaches gets zeros of its own shape and dtype.
+    """
+    relevance = propagate(view, assignment, states, start)
+    return [relevance.get(key, tf.zeros_like(x)) for key, x in zip(view.inputs, xs)]

@@ -1,20 +1,26 @@
-"""The Analyzer base class: neuron selection, compilation and batching.
+"""The Analyzer base class: the analysis template, compilation and batching.
 
-Subclasses implement one method, :meth:`Analyzer.explain_tensors`, in pure
-TensorFlow. The base class compiles it with ``tf.function`` once per neuron
-selection mode, with a ``None`` batch dimension (no retracing per batch size),
-and runs it over NumPy arrays, tensors, dicts, lists or ``tf.data`` datasets.
+:meth:`Analyzer.explain_tensors` is a template: it runs the forward pass of
+the canonized model once (:meth:`Analyzer.forward_pass`), selects the
+explained neurons, and returns the relevance, the explained quantity and the
+predictions. A subclass supplies only :meth:`Analyzer.relevance`, how
+relevance is computed from that pass (and, rarely, :meth:`Analyzer.explained`
+or :meth:`Analyzer.watched`). The base class compiles the template with
+``tf.function`` once per neuron selection mode, with a ``None`` batch
+dimension (no retracing per batch size), and runs it over NumPy arrays,
+tensors, dicts, lists or ``tf.data`` datasets.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import keras
 
-from tfxai import checks, inputs
+from tfxai import checks, export, inputs, reverse
 from tfxai.canonizers import canonize
 from tfxai.errors import InputError
 from tfxai.graph import build_view
@@ -22,20 +28,43 @@ from tfxai.graph import build_view
 MODES = ("max_activation", "index", "all")
 
 
-class _OwnTracesFilter(logging.Filter):
-    """Drop TensorFlow's "excessive retracing" warning about analyzers' functions.
+@dataclasses.dataclass(frozen=True)
+class ForwardPass:
+    """One forward pass of the canonized model, with the neurons it explains.
 
-    Each analyzer traces its own ``tf.function`` once per mode; TensorFlow
-    counts the traces of all analyzers together (they share one Python
-    function) and would warn about retracing that does not happen.
+    Attributes
+    ----------
+    values : dict
+        Tensor key -> concrete tensor, for every tensor of the view.
+    states : dict
+        Node name -> :class:`~tfxai.rules.NodeState`.
+    output : tf.Tensor
+        The explained output ``y`` (the logits where a softmax was stripped).
+    mask : tf.Tensor
+        0/1 mask of the explained neurons, same shape as ``output``.
+    predictions : list of tf.Tensor
+        The model outputs, as ``model(x)`` returns them.
+    tape : tf.GradientTape or None
+        The tape that recorded the pass, for analyzers whose
+        :meth:`Analyzer.watched` names tensors to differentiate by.
     """
 
-    def filter(self, record):
-        message = record.getMessage()
-        return not ("triggered tf.function retracing" in message and "_graph_function.<locals>" in message)
+    values: dict
+    states: dict
+    output: Any
+    mask: Any
+    predictions: list
+    tape: Any = None
+
+    @property
+    def start(self):
+        """``output * mask``: the explained values, zero elsewhere."""
+        return self.output * self.mask
 
 
-tf.get_logger().addFilter(_OwnTracesFilter())
+def explained_value(y, mask):
+    """Per sample, ``sum(y * mask)`` over every non-batch axis."""
+    return tf.reduce_sum(tf.reshape(y * mask, (tf.shape(y)[0], -1)), axis=1)
 
 
 class Analyzer:
@@ -75,7 +104,7 @@ class Analyzer:
         self._compiled = {}
 
     def explain_tensors(self, xs: list, select):
-        """Explain one batch, in TensorFlow (override in subclasses).
+        """Explain one batch, in TensorFlow: the template every analyzer runs.
 
         Parameters
         ----------
@@ -94,7 +123,51 @@ class Analyzer:
         predictions : list of tf.Tensor
             The model outputs, as ``model(x)`` returns them.
         """
+        forward = self.forward_pass(xs, select)
+        return self.relevance(xs, forward), self.explained(xs, forward), forward.predictions
+
+    def forward_pass(self, xs: list, select) -> ForwardPass:
+        """Run the canonized model on ``xs`` once and select the explained neurons.
+
+        The pass is recorded on a ``tf.GradientTape`` when :meth:`watched`
+        names tensors to differentiate by.
+        """
+        watched = self.watched(xs)
+        if watched is None:
+            values, states = reverse.forward(self.view, xs)
+            tape = None
+        else:
+            with tf.GradientTape() as tape:
+                tape.watch(watched)
+                values, states = reverse.forward(self.view, xs)
+        y = values[self.explained_key()]
+        predictions = [values[key] for key in self.view.outputs]
+        return ForwardPass(values, states, y, select(y), predictions, tape)
+
+    def watched(self, xs: list):
+        """Tensors the forward pass is differentiated by, or ``None`` for no tape (default)."""
+        return None
+
+    def relevance(self, xs: list, forward: ForwardPass) -> list:
+        """Relevance of each input for one batch (override in subclasses).
+
+        Parameters
+        ----------
+        xs : list of tf.Tensor
+            One tensor per model input.
+        forward : ForwardPass
+            The forward pass of ``xs``, with the explained neurons.
+
+        Returns
+        -------
+        list of tf.Tensor
+            One per input, each of the input's shape.
+        """
         raise NotImplementedError
+
+    def explained(self, xs: list, forward: ForwardPass):
+        """Per sample, the quantity the relevance explains: ``sum(y * mask)`` by default."""
+        return explained_value(forward.output, forward.mask)
 
     def explained_key(self):
         """Tensor key of the output being explained (the logits after a softmax)."""
@@ -213,9 +286,7 @@ class Analyzer:
 
     def export(self, path, **kwargs):
         """Write a SavedModel TF Serving runs; see :func:`tfxai.export.export_analyzer`."""
-        from tfxai.export import export_analyzer  # noqa: PLC0415  (tfxai.export imports this module)
-
-        return export_analyzer(self, path, **kwargs)
+        return export.export_analyzer(self, path, **kwargs)
 
     def compiled(self, mode: str = "max_activation"):
         """The ``tf.function`` for a selection mode, traced once per input signature.
@@ -231,22 +302,32 @@ class Analyzer:
             if mode == "index":
                 signature.append(tf.TensorSpec((None,), tf.int32, name="target"))
             self._compiled[mode] = tf.function(
-                self._graph_function(mode),
+                _Explain(self, mode),
                 input_signature=signature,
                 jit_compile=self.jit_compile or None,
                 autograph=False,  # the analysis is plain TF and Keras 3 ops: no source conversion needed
             )
         return self._compiled[mode]
 
-    def _graph_function(self, mode):
-        n_inputs = len(self.input_specs)
 
-        def function(*args):
-            xs, target = list(args[:n_inputs]), args[n_inputs] if mode == "index" else None
-            relevance, explained, predictions = self.explain_tensors(xs, lambda y: selection_mask(y, mode, target))
-            return tuple(relevance), explained, tuple(predictions)
+class _Explain:
+    """The function an analyzer compiles for one selection mode.
 
-        return function
+    A callable object rather than a closure: TensorFlow counts the traces of
+    a Python function by its code object, so closures of every analyzer would
+    be counted together and reported as retracing that does not happen.
+    """
+
+    def __init__(self, analyzer: Analyzer, mode: str):
+        self.analyzer = analyzer
+        self.mode = mode
+
+    def __call__(self, *args):
+        n_inputs = len(self.analyzer.input_specs)
+        xs, target = list(args[:n_inputs]), args[n_inputs] if self.mode == "index" else None
+        select = lambda y: selection_mask(y, self.mode, target)  # noqa: E731
+        relevance, explained, predictions = self.analyzer.explain_tensors(xs, select)
+        return tuple(relevance), explained, tuple(predictions)
 
 
 def selection_mask(y, mode: str, target=None):

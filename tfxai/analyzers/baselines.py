@@ -8,16 +8,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfxai import reverse
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
-
-
-def _forward(analyzer, xs, select):
-    values, _ = reverse.forward(analyzer.view, xs)
-    y = values[analyzer.explained_key()]
-    explained = tf.reduce_sum(tf.reshape(y * select(y), (tf.shape(y)[0], -1)), axis=1)
-    return y, explained, [values[k] for k in analyzer.view.outputs]
 
 
 class InputAnalyzer(Analyzer):
@@ -26,10 +18,8 @@ class InputAnalyzer(Analyzer):
     Integer inputs are returned as floats of the model output's type.
     """
 
-    def explain_tensors(self, xs, select):
-        y, explained, predictions = _forward(self, xs, select)
-        relevance = [x if batched.is_float(x) else tf.cast(x, y.dtype) for x in xs]
-        return relevance, explained, predictions
+    def relevance(self, xs, forward):
+        return [x if batched.is_float(x) else tf.cast(x, forward.output.dtype) for x in xs]
 
 
 class RandomAnalyzer(Analyzer):
@@ -59,12 +49,11 @@ class RandomAnalyzer(Analyzer):
         self.stddev = float(stddev)
         self.seed = int(seed)
 
-    def explain_tensors(self, xs, select):
-        y, explained, predictions = _forward(self, xs, select)
+    def relevance(self, xs, forward):
         keys = tf.bitwise.bitwise_xor(fingerprint(xs), tf.constant(self.seed, tf.int64))
         relevance = []
         for index, x in enumerate(xs):
-            dtype = x.dtype if batched.is_float(x) else y.dtype
+            dtype = x.dtype if batched.is_float(x) else forward.output.dtype
             sample_shape = tf.shape(x)[1:]
 
             def draw(key, index=index, dtype=dtype, sample_shape=sample_shape):
@@ -73,7 +62,7 @@ class RandomAnalyzer(Analyzer):
 
             noise = tf.map_fn(draw, keys, fn_output_signature=tf.TensorSpec(x.shape[1:], dtype))
             relevance.append(tf.constant(self.stddev, dtype) * noise)
-        return relevance, explained, predictions
+        return relevance
 
 
 def fingerprint(xs):

@@ -22,12 +22,11 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfxai import reverse
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
 from tfxai.canonizers import activation_name
 from tfxai.errors import ModelError
-from tfxai.graph import build_view, raw_op_class
+from tfxai.graph import build_view, raw_op_classes
 
 L = keras.layers
 
@@ -107,23 +106,18 @@ class GradCAM(Analyzer):
         """``w_c`` of each channel, keeping the spatial axes (size 1)."""
         return tf.reduce_mean(grads, axis=self.spatial_axes, keepdims=True)
 
-    def explain_tensors(self, xs, select):
-        watched = [x for x in xs if batched.is_float(x)]
-        with tf.GradientTape() as tape:
-            tape.watch(watched)
-            values, _ = reverse.forward(self.view, xs)
-            y = values[self.explained_key()]
-            feature_map = values[self.key]
-        mask = select(y)
-        grads = tape.gradient(y, feature_map, output_gradients=mask)
+    def watched(self, xs):
+        return [x for x in xs if batched.is_float(x)]
+
+    def relevance(self, xs, forward):
+        feature_map = forward.values[self.key]
+        grads = forward.tape.gradient(forward.output, feature_map, output_gradients=forward.mask)
         weights = self.channel_weights(grads, feature_map)
         cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=self.channel_axis))
-        relevance = [
+        return [
             self._to_input(cam, x) if target else tf.zeros(tf.shape(x), cam.dtype)
             for x, target in zip(xs, self.targets)
         ]
-        explained = tf.reduce_sum(tf.reshape(y * mask, (tf.shape(y)[0], -1)), axis=1)
-        return relevance, explained, [values[k] for k in self.view.outputs]
 
     def _to_input(self, cam, x):
         """Upsample ``cam`` (batch + spatial axes) to ``x``'s spatial size; repeat over channels."""
@@ -189,7 +183,7 @@ def _feature_map(model, view, layer):
     if key in view.producers():
         return node, key
     # A BatchNormalization folded into the layer: its output is the feature map.
-    folded = [n for n in view.nodes if n.name.startswith(node.name + "+")]
+    folded = [n for n in view.nodes if node.name in n.origin and n.params is not None]
     if folded:
         return node, folded[0].outputs[0]
     raise ModelError(f"The output of {node.name!r} is not a tensor of the analysed graph.")
@@ -202,9 +196,7 @@ ELEMENTWISE = (
     L.ELU,
     L.PReLU,
     L.BatchNormalization,
-    raw_op_class("Relu"),
-    raw_op_class("Relu6"),
-)
+) + raw_op_classes("Relu", "Relu6")
 """Layers that may follow a convolution inside its feature map (activation, normalisation)."""
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfxai import reverse, rules
-from tfxai.analyzers import batched
-from tfxai.analyzers.base import Analyzer
+from tfxai.analyzers import batched, factory
+from tfxai.analyzers.base import Analyzer, explained_value
 
 
 class Gradient(Analyzer):
@@ -23,37 +23,35 @@ class Gradient(Analyzer):
 
     Differentiates the canonized model (logits, not softmax). With
     ``neuron_selection="all"`` it is the gradient of the sum of the outputs.
+
+    An integer input read by ``Embedding`` layers (token ids) gets one value
+    per token instead: :meth:`token_signal` of each embedding output and the
+    gradient with respect to it, summed over the embedding axis
+    (:func:`tfxai.rules.token_relevance`), shape ``(batch, sequence)``.
     """
 
-    def gradients(self, xs, select):
-        """``(gradients, explained, predictions)`` for one batch.
-
-        An integer input read by ``Embedding`` layers (token ids) gets one value
-        per token instead: :meth:`token_signal` of each embedding output and
-        the gradient with respect to it, summed over the embedding axis
-        (:func:`tfxai.rules.token_relevance`), shape ``(batch, sequence)``.
-        """
+    def watched(self, xs):
         lookups = embedding_lookups(self.view)
-        with tf.GradientTape() as tape:
-            tape.watch(xs)
-            for nodes in lookups.values():
-                tape.watch([node.layer.embeddings.value for node in nodes])
-            values, _ = reverse.forward(self.view, xs)
-            y = values[self.explained_key()]
-        mask = select(y)
-        embedded = {i: [values[node.outputs[0]] for node in nodes] for i, nodes in lookups.items()}
-        grads, embedded_grads = tape.gradient(
-            y, (xs, embedded), output_gradients=mask, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        return list(xs) + [node.layer.embeddings.value for nodes in lookups.values() for node in nodes]
+
+    def gradients(self, xs, forward):
+        """Gradient of the explained neurons of ``forward`` for each input (per token for token ids)."""
+        lookups = embedding_lookups(self.view)
+        embedded = {i: [forward.values[node.outputs[0]] for node in nodes] for i, nodes in lookups.items()}
+        grads, embedded_grads = forward.tape.gradient(
+            forward.output,
+            (xs, embedded),
+            output_gradients=forward.mask,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
         for i, outputs in embedded.items():
             grads[i] = tf.add_n(
                 [rules.token_relevance(self.token_signal(e, g)) for e, g in zip(outputs, embedded_grads[i])]
             )
-        explained = tf.reduce_sum(tf.reshape(y * mask, (tf.shape(y)[0], -1)), axis=1)
-        return grads, explained, [values[key] for key in self.view.outputs]
+        return grads
 
-    def explain_tensors(self, xs, select):
-        return self.gradients(xs, select)
+    def relevance(self, xs, forward):
+        return self.gradients(xs, forward)
 
     def token_signal(self, embedded, grad):
         """Per embedding component, what a token's value sums: the gradient."""
@@ -68,9 +66,9 @@ class InputTimesGradient(Gradient):
     vector: a token gets ``sum(e * d y / d e)`` over its embedding ``e``.
     """
 
-    def explain_tensors(self, xs, select):
-        grads, explained, predictions = self.gradients(xs, select)
-        return [x * g if batched.is_float(x) else g for x, g in zip(xs, grads)], explained, predictions
+    def relevance(self, xs, forward):
+        grads = self.gradients(xs, forward)
+        return [x * g if batched.is_float(x) else g for x, g in zip(xs, grads)]
 
     def token_signal(self, embedded, grad):
         """Embedding times its gradient."""
@@ -86,11 +84,6 @@ def embedding_lookups(view) -> dict:
             if view.input_dtypes[index].startswith(("int", "uint")):
                 lookups.setdefault(index, []).append(node)
     return lookups
-
-
-def _explained(y, mask):
-    """Per-sample ``sum(y * mask)``."""
-    return tf.reduce_sum(tf.reshape(y * mask, (tf.shape(y)[0], -1)), axis=1)
 
 
 def _fixed_selection(mask, chunk: int):
@@ -188,9 +181,7 @@ class NoiseTunnel(Analyzer):
             return analyzer
         if not isinstance(analyzer, str):
             raise TypeError(f"analyzer must be an analyzer name or an Analyzer. Received: {analyzer!r}")
-        from tfxai.analyzers import create_analyzer  # noqa: PLC0415  (the registry imports this module)
-
-        return create_analyzer(analyzer, self.model, output_index=self.output_index, **dict(params or {}))
+        return factory.create_analyzer(analyzer, self.model, output_index=self.output_index, **dict(params or {}))
 
     def sigma(self, x):
         """Standard deviation of the noise for each sample of one input, broadcastable to ``x``."""
@@ -212,10 +203,8 @@ class NoiseTunnel(Analyzer):
             patterns.append(noise)
         return patterns
 
-    def explain_tensors(self, xs, select):
-        values, _ = reverse.forward(self.view, xs)
-        y = values[self.explained_key()]
-        mask = select(y)
+    def relevance(self, xs, forward):
+        mask = forward.mask
         patterns = self._noise(xs)
         sigmas = [self.sigma(x) if p is not None else None for x, p in zip(xs, patterns)]
         chunk = min(self.chunk_size, self.n_samples)
@@ -233,8 +222,7 @@ class NoiseTunnel(Analyzer):
 
         count, *moments = batched.fold(step, self.n_samples, chunk, _merge_moments)
         means, m2s = moments[: len(xs)], moments[len(xs) :]
-        result = means if self.reduce == "mean" else [m2 / tf.cast(count, m2.dtype) for m2 in m2s]
-        return result, _explained(y, mask), [values[key] for key in self.view.outputs]
+        return means if self.reduce == "mean" else [m2 / tf.cast(count, m2.dtype) for m2 in m2s]
 
 
 def _noise_parameters(noise_level, noise_scale):
@@ -435,12 +423,9 @@ class IntegratedGradients(Gradient):
                 result.append(tf.broadcast_to(tf.cast(tf.constant(base), x.dtype), tf.shape(x)))
         return result
 
-    def explain_tensors(self, xs, select):
-        values, _ = reverse.forward(self.view, xs)
-        y = values[self.explained_key()]
-        mask = select(y)
+    def relevance(self, xs, forward):
+        mask = forward.mask
         bases = self.baseline_tensors(xs)
-        y_base = reverse.forward(self.view, bases)[0][self.explained_key()]
         chunk = min(self.chunk_size, self.steps)
         alphas, weights = tf.constant(self.alphas), tf.constant(self.weights)
 
@@ -454,16 +439,19 @@ class IntegratedGradients(Gradient):
                     continue
                 a = batched.expand_like(tf.cast(alpha, x.dtype), x)
                 path.append(batched.stack_variants(base[None] + a * (x - base)[None]))
-            grads, _, _ = self.gradients(path, _fixed_selection(mask, chunk))
+            grads = self.gradients(path, self.forward_pass(path, _fixed_selection(mask, chunk)))
             return [batched.weighted_sum(weight, g, chunk) for g in grads]
 
         mean_grads = batched.fold(step, self.steps, chunk, batched.add)
-        relevance = [
+        return [
             (x - base) * g if batched.is_float(x) else tf.zeros_like(g)
             for x, base, g in zip(xs, bases, mean_grads)
         ]
-        explained = _explained(y, mask) - _explained(y_base, mask)
-        return relevance, explained, [values[key] for key in self.view.outputs]
+
+    def explained(self, xs, forward):
+        """``f(x) - f(baseline)`` of the explained neurons: what completeness says the relevance sums to."""
+        y_base = reverse.forward(self.view, self.baseline_tensors(xs))[0][self.explained_key()]
+        return explained_value(forward.output, forward.mask) - explained_value(y_base, forward.mask)
 
 
 def _per_input(value, n_inputs: int) -> list:

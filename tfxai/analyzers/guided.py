@@ -17,17 +17,16 @@ its results are ours multiplied by the explained logit.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 from tfxai import reverse, rules
 from tfxai.analyzers.base import Analyzer
 from tfxai.canonizers import activation_name
-from tfxai.graph import raw_op_class
+from tfxai.graph import raw_op_classes
 
 RELU_NAMES = ("relu", "relu6")
 """Names of the Keras activations treated as ReLUs."""
 
-RELU_TYPES = (keras.layers.ReLU, raw_op_class("Relu"), raw_op_class("Relu6"))
+RELU_TYPES = (keras.layers.ReLU,) + raw_op_classes("Relu", "Relu6")
 """Layer and operation classes that are ReLUs whatever their configuration."""
 
 
@@ -68,15 +67,9 @@ class ModifiedGradient(Analyzer):
             node.name: self.relu_rule if is_relu(node) else gradient for node in self.view.nodes
         }
 
-    def explain_tensors(self, xs, select):
-        values, states = reverse.forward(self.view, xs)
-        key = self.explained_key()
-        y = values[key]
-        mask = select(y)
-        relevance = reverse.propagate(self.view, self.assignment, states, {key: mask})
-        result = [relevance.get(k, tf.zeros_like(x)) for k, x in zip(self.view.inputs, xs)]
-        explained = tf.reduce_sum(tf.reshape(y * mask, (tf.shape(y)[0], -1)), axis=1)
-        return result, explained, [values[k] for k in self.view.outputs]
+    def relevance(self, xs, forward):
+        start = {self.explained_key(): forward.mask}
+        return reverse.input_relevance(self.view, self.assignment, forward.states, start, xs)
 
 
 class GuidedBackprop(ModifiedGradient):

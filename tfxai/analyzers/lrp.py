@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
-
 from tfxai import composites, registry, reverse, rules
 from tfxai.analyzers.base import Analyzer
 from tfxai.composites import FIRST, Composite
@@ -42,7 +40,7 @@ class LRP(Analyzer):
     def __init__(self, model, composite=None, *, rules=(), input_layer_rule=None, **kwargs):
         super().__init__(model, **kwargs)
         if composite is None:
-            composite = default_composite()
+            composite = composites.default_composite()
         elif isinstance(composite, str):
             composite = composites.get_composite(composite)
         if input_layer_rule is not None:
@@ -50,23 +48,9 @@ class LRP(Analyzer):
         self.composite = composite.prepend(rules)
         self.assignment = composites.assign(self.view, self.composite)
 
-    def explain_tensors(self, xs, select):
-        values, states = reverse.forward(self.view, xs)
-        y = values[self.explained_key()]
-        start = y * select(y)
-        relevance = reverse.propagate(self.view, self.assignment, states, {self.explained_key(): start})
-        result = [relevance.get(key, tf.zeros_like(x)) for key, x in zip(self.view.inputs, xs)]
-        explained = tf.reduce_sum(tf.reshape(start, (tf.shape(start)[0], -1)), axis=1)
-        return result, explained, [values[key] for key in self.view.outputs]
-
-
-def _default_rule():
-    return rules.Epsilon()
-
-
-def default_composite() -> Composite:
-    """The composite of an LRP analyzer given none: LRP-epsilon on every weighted layer."""
-    return Composite([(registry.LINEAR, _default_rule())], "epsilon")
+    def relevance(self, xs, forward):
+        start = {self.explained_key(): forward.start}
+        return reverse.input_relevance(self.view, self.assignment, forward.states, start, xs)
 
 
 def _as_input_rule(spec):

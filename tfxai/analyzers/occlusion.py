@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfxai import reverse
 from tfxai.analyzers import batched
-from tfxai.analyzers.base import Analyzer
+from tfxai.analyzers.base import Analyzer, explained_value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,15 +160,9 @@ class Occlusion(Analyzer):
                 ) from None
             self.baselines.append(array)
 
-    def explain_tensors(self, xs, select):
-        values, _ = reverse.forward(self.view, xs)
-        y = values[self.explained_key()]
-        mask = select(y)
-        clean = _scores(y, mask)
-        relevance = [
-            self._occlude(xs, index, y.dtype, mask, clean) for index in range(len(xs))
-        ]
-        return relevance, clean, [values[k] for k in self.view.outputs]
+    def relevance(self, xs, forward):
+        clean = self.explained(xs, forward)
+        return [self._occlude(xs, index, forward.output.dtype, forward.mask, clean) for index in range(len(xs))]
 
     def _occlude(self, xs, index, dtype, mask, clean):
         """Mean output drop of the windows covering each feature of input ``index``."""
@@ -186,18 +180,13 @@ class Occlusion(Analyzer):
                 for j, other in enumerate(xs)
             ]
             y = reverse.forward(self.view, rows)[0][self.explained_key()]
-            drops = (clean[None] - batched.split_variants(_scores(y, repeated_mask), chunk)) * tf.cast(
+            drops = (clean[None] - batched.split_variants(explained_value(y, repeated_mask), chunk)) * tf.cast(
                 valid, dtype
             )[:, None]
             return [tf.tensordot(drops, windows, axes=[[0], [0]])]
 
         total = batched.fold(step, plan.count, chunk, batched.add)[0]
         return total / tf.constant(plan.coverage, dtype)
-
-
-def _scores(y, mask):
-    """Per-row ``sum(y * mask)``."""
-    return tf.reduce_sum(tf.reshape(y * mask, (tf.shape(y)[0], -1)), axis=1)
 
 
 def _window_masks(axis_masks, grid, indices):
