@@ -2,19 +2,35 @@
 
 This module owns every command of the console script and the loading of
 model files. It imports TensorFlow and Keras only inside the command
-handlers, so that parsing arguments stays fast.
+handlers, so that ``--help`` and argument errors answer at once, and the
+handlers import TensorFlow through :func:`tfxai.logs.quiet`, without its
+start-up log lines.
+
+Exit status (also in ``tfxai --help``): see :data:`tfxai.cli_options.EXIT_STATUS`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import re
 import sys
 import time
+import traceback
 
+from tfxai import user_classes
+from tfxai.cli_options import (
+    EXIT_BUG,
+    EXIT_OK,
+    EXIT_UNSUPPORTED,
+    add_model_options,
+    epilog,
+    exit_status,
+    method_parameters,
+    parameter,
+    shape,
+)
 from tfxai.errors import ModelLoadError, TfxaiError
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -30,6 +46,17 @@ DEMO_METHODS = {
     "lrp.alpha_1_beta_0": {},
 }
 """Methods the demo compares, with their parameters (images lie in [0, 1])."""
+
+
+def _failed(command: str, error: Exception) -> int:
+    print(f"tfxai {command}: error: {error}", file=sys.stderr)
+    return exit_status(error)
+
+
+def _subparser(subparsers, name, **kwargs):
+    return subparsers.add_parser(
+        name, epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
 
 
 def run_demo(args) -> int:
@@ -56,23 +83,36 @@ def run_demo(args) -> int:
         relevances[name], delta = analyzer.analyze(images, return_delta=True)
         print(f"{name:24s} {time.perf_counter() - began:7.2f}")
         if name == "lrp.epsilon":
-            median_delta = np.median(delta)
-    print(f"lrp.epsilon: median conservation delta (explained logit minus summed relevance): {median_delta:.3g}")
+            explained = delta + relevances[name].reshape(len(images), -1).sum(axis=1)
+            print(conservation_sentence(delta, explained))
 
     titles = [datasets.SHAPE_CLASSES[label] for label in y_test[shown]]
     paths = [output / "heatmaps.png"]
-    visualize.save_figure(visualize.plot_grid(images, relevances, titles), paths[0])
+    visualize.save_figure(visualize.plot_grid(images, relevances, titles, colorbar=True), paths[0])
     for name, relevance in relevances.items():
         path = output / f"{name.replace('.', '_')}.png"
-        visualize.save_figure(visualize.plot_grid(images, {name: relevance}, titles), path)
+        visualize.save_figure(visualize.plot_grid(images, {name: relevance}, titles, colorbar=True), path)
         paths.append(path)
     print("wrote " + ", ".join(str(p) for p in paths))
     print(f"done in {time.perf_counter() - start:.1f} s")
-    return 0
+    return EXIT_OK
+
+
+def conservation_sentence(delta, explained) -> str:
+    """One sentence on LRP-epsilon's conservation delta, relative to the explained logits."""
+    import numpy as np  # noqa: PLC0415
+
+    share = float(np.median(np.abs(delta) / np.maximum(np.abs(explained), 1e-12)))
+    return (
+        f"lrp.epsilon conservation: the pixel relevance adds up to the explained logit minus "
+        f"{float(np.median(delta)):.3g} (median over samples; {share:.0%} of the logit), the share that "
+        "the epsilon stabiliser and the biases absorb; 0 would be exact conservation."
+    )
 
 
 def _add_demo_command(subparsers):
-    parser = subparsers.add_parser(
+    parser = _subparser(
+        subparsers,
         "demo",
         help="train a small CNN on generated images and write heatmaps of several methods",
         description="Generate coloured shapes on noise (no downloads), train a small CNN, explain test "
@@ -99,7 +139,8 @@ def add_export_command(subparsers):
     -------
     argparse.ArgumentParser
     """
-    parser = subparsers.add_parser(
+    parser = _subparser(
+        subparsers,
         "export",
         help="export a model's explainer as a SavedModel for TF Serving",
         description=(
@@ -121,12 +162,14 @@ def add_export_command(subparsers):
         "--param",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        type=_parameter,
-        help="method or composite parameter, VALUE in JSON (epsilon=0.1, low=[-1,-1,-1], baseline=\"zero\"); "
-        "given to every method",
+        metavar="[METHOD:]KEY=VALUE",
+        type=parameter,
+        help="method or composite parameter, VALUE in JSON (epsilon=0.1, low=[-1,-1,-1], baseline=\"zero\"). "
+        "KEY=VALUE goes to every --method that takes KEY (an error if none does); "
+        "METHOD:KEY=VALUE (lrp.epsilon:epsilon=0.1) to that method only, and wins over KEY=VALUE",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel")
+    add_model_options(parser)
     parser.set_defaults(handler=run_export_command)
     return parser
 
@@ -135,11 +178,10 @@ def run_export_command(args) -> int:
     """Run ``tfxai export`` with parsed arguments; print errors, return the exit status."""
     try:
         path, names, analyzer = _export_from_file(args)
-    except (TfxaiError, ValueError, TypeError, OSError) as error:
-        print(f"tfxai export: error: {error}", file=sys.stderr)
-        return 1
+    except (TfxaiError, OSError) as error:
+        return _failed("export", error)
     _print_summary(path, names, analyzer)
-    return 0
+    return EXIT_OK
 
 
 def _export_from_file(args):
@@ -149,23 +191,32 @@ def _export_from_file(args):
     names = [DEFAULT_NAME] if len(args.method) == 1 else [re.sub(r"\W", "_", m) for m in args.method]
     if len(set(names)) != len(names):
         raise ExportError(f"Each --method needs its own signature name. Received: {args.method}")
-    model = load_model_file(args.model)
-    params = dict(args.param)
-    analyzers = {name: create_analyzer(method, model, **params) for name, method in zip(names, args.method)}
+    params = method_parameters(args.method, args.param)
+    model = load_model_file(args.model, user_classes.load(args.imports, args.custom_objects))
+    analyzers = {name: create_analyzer(m, model, **params[m]) for name, m in zip(names, args.method)}
     path = export_analyzers(analyzers, args.output, overwrite=args.overwrite)
     return path, names, analyzers[names[0]]
 
 
-def load_model_file(path):
+def load_model_file(path, custom_objects: dict | None = None):
     """Load a ``.keras`` / ``.h5`` model with ``safe_mode=True`` (no Python code from the file runs).
+
+    Parameters
+    ----------
+    path : str or path-like
+    custom_objects : dict, optional
+        Classes and functions the file uses that are not registered with
+        Keras, by name (see :func:`tfxai.user_classes.load`).
 
     Raises
     ------
     ModelLoadError
-        For a missing file or another format.
-    ValueError
-        From Keras, when the file holds a Python lambda or an unknown class.
+        For a missing file or another format, and for a file Keras cannot
+        load: a class it cannot find (the message says how to provide it),
+        a Python lambda (refused by ``safe_mode``), a damaged file.
     """
+    import zipfile  # noqa: PLC0415
+
     import keras  # noqa: PLC0415  (the CLI starts without Keras and TensorFlow)
 
     path = pathlib.Path(path)
@@ -174,17 +225,11 @@ def load_model_file(path):
         raise ModelLoadError(f"Expected a model file ending in {suffixes}. Received: {str(path)!r}")
     if not path.is_file():
         raise ModelLoadError(f"Model file {str(path)!r} does not exist.")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
-
-
-def _parameter(text: str):
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. epsilon=0.1. Received: {text!r}")
     try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+        return keras.saving.load_model(path, compile=False, safe_mode=True, custom_objects=custom_objects)
+    except (TypeError, ValueError, OSError, zipfile.BadZipFile) as error:
+        hint = user_classes.missing_class_hint(error)
+        raise ModelLoadError(f"Cannot load {str(path)!r}: {hint or error}") from error
 
 
 def _print_summary(path, names, analyzer):
@@ -206,7 +251,7 @@ def _print_summary(path, names, analyzer):
     )
 
 
-def load_model(spec: str, input_shape=None):
+def load_model(spec: str, input_shape=None, custom_objects: dict | None = None):
     """A model from a saved-model file, or a ``keras.applications`` architecture (no weights).
 
     Parameters
@@ -216,11 +261,13 @@ def load_model(spec: str, input_shape=None):
         ``"ResNet50"`` or ``"keras.applications.EfficientNetB0"``.
     input_shape : tuple of int, optional
         For applications: the input shape (default: the architecture's own).
+    custom_objects : dict, optional
+        For files: see :func:`load_model_file`.
     """
     import keras  # noqa: PLC0415
 
     if os.path.exists(spec):
-        return load_model_file(spec)
+        return load_model_file(spec, custom_objects)
     name = spec.removeprefix("keras.applications.")
     builder = getattr(keras.applications, name, None)
     if not (callable(builder) and name[:1].isupper()):
@@ -232,13 +279,13 @@ def load_model(spec: str, input_shape=None):
 
 
 def add_check_command(subparsers) -> argparse.ArgumentParser:
-    """Add ``check MODEL [--composite NAME] [--input-shape H,W,C]`` to an argparse subparsers object."""
-    parser = subparsers.add_parser(
+    """Add ``check MODEL [--composite NAME] [--input-shape H,W,C] [--import MODULE]`` to argparse subparsers."""
+    parser = _subparser(
+        subparsers,
         "check",
         help="print the rule every node of a model gets, and what is unsupported",
         description="Walk and canonize a model without tracing it; print one row per node with its "
-        "type, its rule under a composite, and a fix for every unsupported node. "
-        "Exit status 0 when every node has a rule, 1 otherwise.",
+        "type, its rule under a composite, and a fix for every unsupported node.",
     )
     parser.add_argument(
         "model", help="a .keras/.h5 file, or a keras.applications name (built without weights)"
@@ -250,37 +297,34 @@ def add_check_command(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--input-shape",
-        type=_shape,
+        type=shape,
         default=None,
         help="input shape for keras.applications names, e.g. 32,32,3",
     )
+    add_model_options(parser)
     return parser
 
 
 def run_check_command(args) -> int:
     """Run ``tfxai check`` for parsed arguments; return the exit status."""
     from tfxai.checks import check  # noqa: PLC0415
-    try:
-        model = load_model(args.model, args.input_shape)
-        report = check(model, args.composite)
-    except (TfxaiError, KeyError, ValueError) as error:
-        print(f"tfxai check: {error}", file=sys.stderr)
-        return 2
-    return 0 if report.ok else 1
 
-
-def _shape(text: str) -> tuple:
     try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected integers separated by commas, e.g. 32,32,3. Received: {text!r}"
-        )
+        custom = user_classes.load(args.imports, args.custom_objects)
+        report = check(load_model(args.model, args.input_shape, custom), args.composite)
+    except TfxaiError as error:
+        return _failed("check", error)
+    return EXIT_OK if report.ok else EXIT_UNSUPPORTED
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tfxai`` argument parser with all its subcommands."""
-    parser = argparse.ArgumentParser(prog="tfxai", description="Explain Keras 3 / TensorFlow models.")
+    parser = argparse.ArgumentParser(
+        prog="tfxai",
+        description="Explain Keras 3 / TensorFlow models.",
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo_command(subparsers)
     add_check_command(subparsers).set_defaults(handler=run_check_command)
@@ -289,10 +333,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``tfxai`` console script."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Entry point of the ``tfxai`` console script.
+
+    Parses the arguments without importing TensorFlow (``--help`` and
+    argument errors, exit status 2, answer at once), then imports it
+    without its start-up log lines (:func:`tfxai.logs.quiet`) and runs the
+    command. An unexpected exception prints its traceback and returns 5.
+    """
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    from tfxai.logs import quiet  # noqa: PLC0415
+
+    quiet()
+    try:
+        return args.handler(args)
+    except Exception:  # noqa: BLE001  (a bug: show it, with its own exit status)
+        traceback.print_exc()
+        print(f"tfxai {args.command}: unexpected error; please report it with the traceback above.", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfxai.errors import ParameterError
+
 SHAPE_CLASSES = ("horizontal bar", "vertical bar", "square outline", "disk")
 """Class names of :func:`make_shapes`, indexed by label."""
 
@@ -40,9 +42,9 @@ def make_shapes(n: int, size: int = 32, seed: int = 0):
     ((8, 32, 32, 3), 'float32', [...])
     """
     if int(n) < 0:
-        raise ValueError(f"make_shapes needs a sample count n >= 0. Received: n={n}")
+        raise ParameterError(f"make_shapes needs a sample count n >= 0. Received: n={n}")
     if int(size) < 16:
-        raise ValueError(f"make_shapes needs size >= 16 pixels to draw shapes. Received: size={size}")
+        raise ParameterError(f"make_shapes needs size >= 16 pixels to draw shapes. Received: size={size}")
     n, size = int(n), int(size)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(SHAPE_CLASSES))
@@ -190,7 +192,7 @@ def make_credit(n: int, seed: int = 0):
     ((5, 9), (5,))
     """
     if int(n) < 0:
-        raise ValueError(f"make_credit needs a sample count n >= 0. Received: n={n}")
+        raise ParameterError(f"make_credit needs a sample count n >= 0. Received: n={n}")
     rng = np.random.default_rng(seed)
     n = int(n)
     age = rng.uniform(21, 70, n)

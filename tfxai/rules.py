@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfxai import attention, recurrent
 from tfxai.linear import frozen_scale_function
+from tfxai.errors import ModelError, ParameterError, ParameterTypeError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _with_params(node, kernel, bias):
 
 def _single_input(state: NodeState, rule) -> Any:
     if len(state.inputs) != 1:
-        raise ValueError(f"{type(rule).__name__} expects a node with one input; got {len(state.inputs)}.")
+        raise ModelError(f"{type(rule).__name__} expects a node with one input; got {len(state.inputs)}.")
     return state.inputs[0]
 
 
@@ -226,7 +227,7 @@ class Epsilon(LinearRule):
 
     def __init__(self, epsilon: float = 1e-7, ignore_bias: bool = False):
         if epsilon < 0:
-            raise ValueError(f"Epsilon expects epsilon >= 0. Received: epsilon={epsilon}")
+            raise ParameterError(f"Epsilon expects epsilon >= 0. Received: epsilon={epsilon}")
         super().__init__(ignore_bias)
         self.epsilon = float(epsilon)
 
@@ -253,7 +254,7 @@ class Gamma(LinearRule):
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
         if gamma < 0:
-            raise ValueError(f"Gamma expects gamma >= 0. Received: gamma={gamma}")
+            raise ParameterError(f"Gamma expects gamma >= 0. Received: gamma={gamma}")
         super().__init__(ignore_bias)
         self.gamma = float(gamma)
 
@@ -282,7 +283,7 @@ class AlphaBeta(Rule):
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, ignore_bias: bool = False):
         if abs(alpha - beta - 1.0) > 1e-9 or beta < 0:
-            raise ValueError(
+            raise ParameterError(
                 "AlphaBeta expects alpha - beta == 1 and beta >= 0. "
                 f"Received: alpha={alpha}, beta={beta}"
             )
@@ -344,7 +345,7 @@ class ZBox(Rule):
     def __init__(self, low=-1.0, high=1.0):
         low_array, high_array = tf.constant(low, tf.float32), tf.constant(high, tf.float32)
         if bool(tf.reduce_any(low_array > high_array)):
-            raise ValueError(f"ZBox expects low <= high. Received: low={low}, high={high}")
+            raise ParameterError(f"ZBox expects low <= high. Received: low={low}, high={high}")
         self.low = low
         self.high = high
 
@@ -398,7 +399,7 @@ class Pass(Rule):
 
     def backward(self, node, state, relevance):
         if len(state.inputs) != 1 or len(relevance) != 1:
-            raise ValueError(f"Pass expects one input and one output; node {node.name!r} has other.")
+            raise ModelError(f"Pass expects one input and one output; node {node.name!r} has other.")
         return [relevance[0]]
 
 
@@ -525,7 +526,7 @@ class FrozenScale(Rule):
 
     def __init__(self, epsilon: float = 1e-7):
         if epsilon < 0:
-            raise ValueError(f"FrozenScale expects epsilon >= 0. Received: epsilon={epsilon}")
+            raise ParameterError(f"FrozenScale expects epsilon >= 0. Received: epsilon={epsilon}")
         self.epsilon = float(epsilon)
 
     def backward(self, node, state, relevance):
@@ -562,7 +563,7 @@ class Stop(Rule):
 def _linear_rule(rule, owner):
     rule = Epsilon(1e-3) if rule is None else rule
     if not isinstance(rule, LinearRule):
-        raise TypeError(
+        raise ParameterTypeError(
             f"{owner} takes a linear rule (Z, Epsilon, Gamma...) for its linear maps. Received: {rule!r}"
         )
     return rule
@@ -598,7 +599,7 @@ class Recurrent(Rule):
         x, *others = state.inputs
         masks = [m for m in others if m.dtype == tf.bool]
         if len(masks) != len(others):
-            raise ValueError(
+            raise ModelError(
                 f"Recurrent node {node.name!r} receives initial states; tfxai explains recurrent layers "
                 "that start from zero states only."
             )
@@ -729,7 +730,7 @@ class GeneralizedGamma(Rule):
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
         if gamma < 0:
-            raise ValueError(f"GeneralizedGamma expects gamma >= 0. Received: gamma={gamma}")
+            raise ParameterError(f"GeneralizedGamma expects gamma >= 0. Received: gamma={gamma}")
         self.gamma = float(gamma)
         self.ignore_bias = bool(ignore_bias)
 
