@@ -105,8 +105,9 @@ def conservation_sentence(delta, explained) -> str:
     share = float(np.median(np.abs(delta) / np.maximum(np.abs(explained), 1e-12)))
     return (
         f"lrp.epsilon conservation: the pixel relevance adds up to the explained logit minus "
-        f"{float(np.median(delta)):.3g} (median over samples; {share:.0%} of the logit), the share that "
-        "the epsilon stabiliser and the biases absorb; 0 would be exact conservation."
+        f"{float(np.median(delta)):.3g} (median over samples; {share:.0%} of the logit), the relevance that "
+        "the biases and the epsilon stabiliser take (negative when the biases take negative relevance); "
+        "0 would be exact conservation."
     )
 
 
