@@ -9,6 +9,8 @@ from tfxai import analyzers, composites, export, rules, serving, visualize
 from tfxai.analyzers import Analyzer, analyzer_names, create_analyzer
 from tfxai.composites import FIRST, LAST, Composite, register_composite
 from tfxai.errors import InputError, ModelError, TfxaiError, UnsupportedLayerError
+from tfxai.evaluate import evaluate
+from tfxai import metrics
 from tfxai.registry import register_rule, unregister_rule
 from tfxai.report import check
 
@@ -28,7 +30,9 @@ __all__ = [
     "check",
     "composites",
     "create_analyzer",
+    "evaluate",
     "export",
+    "metrics",
     "register_composite",
     "register_rule",
     "rules",
