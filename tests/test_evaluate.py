@@ -36,8 +36,20 @@ METHODS = ["gradient", ("lrp.epsilon", {"epsilon": 0.1}), "random"]
 @pytest.fixture(scope="module")
 def result(setup):
     model, x, masks = setup
-    chosen = ["morf", "lerf", "abpc", "deletion", "insertion", "faithfulness_correlation", "selectivity",
-              "relevance_mass_accuracy", "pointing_game", "randomisation", "random_logit", "sparseness"]
+    chosen = [
+        "morf",
+        "lerf",
+        "abpc",
+        "deletion",
+        "insertion",
+        "faithfulness_correlation",
+        "selectivity",
+        "relevance_mass_accuracy",
+        "pointing_game",
+        "randomisation",
+        "random_logit",
+        "sparseness",
+    ]
     return tfxai.evaluate(model, x, METHODS, chosen, masks=masks, patch_size=2, verbose=0)
 
 
@@ -60,7 +72,9 @@ def test_scores_are_the_metric_functions_on_the_methods_explanations(setup, resu
         "sparseness": metrics.sparseness(relevance),
     }
     for name, values in expected.items():
-        np.testing.assert_allclose(result.scores[("lrp.epsilon", name)], values, rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            result.scores[("lrp.epsilon", name)], values, rtol=1e-5, atol=1e-6, err_msg=name
+        )
         assert result.mean("lrp.epsilon", name) == pytest.approx(np.nanmean(values), abs=1e-6)
     np.testing.assert_allclose(result.curves["lrp.epsilon"]["morf"], morf, rtol=1e-5, atol=1e-6)
     assert list(result.details["gradient"]["randomisation"]) == ["predictions", "conv"]
@@ -85,17 +99,26 @@ def test_the_table_csv_and_plot(result, tmp_path):
     assert all(result.seconds[m] > 0 and result.peak_bytes[m] >= 0 for m in result.methods)
     assert result.memory_source in ("allocator", "rss", "maxrss")
     figure = result.plot()
-    assert [axis.get_title().split(":")[0] for axis in figure.axes] == ["MoRF", "LeRF", "deletion", "insertion",
-                                                                         "selectivity"]
+    assert [axis.get_title().split(":")[0] for axis in figure.axes] == [
+        "MoRF",
+        "LeRF",
+        "deletion",
+        "insertion",
+        "selectivity",
+    ]
     assert len(figure.axes[0].lines) == 3
 
 
 def test_defaults_tabular_data_and_a_progress_bar(capsys):
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)])
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)]
+    )
     x = np.random.default_rng(1).normal(size=(6, 5)).astype("float32")
     weights = [w.copy() for w in model.get_weights()]
-    result = tfxai.evaluate(model, x, {"input_t_gradient": {}, "integrated_gradients": {"steps": 8}}, verbose=1)
+    result = tfxai.evaluate(
+        model, x, {"input_t_gradient": {}, "integrated_gradients": {"steps": 8}}, verbose=1
+    )
     assert "/" in capsys.readouterr().out  # keras Progbar
     assert result.metrics == list(DEFAULT_METRICS)
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
@@ -105,7 +128,11 @@ def test_defaults_tabular_data_and_a_progress_bar(capsys):
 def test_every_metric_has_a_direction_and_group():
     assert metric_names() == list(METRICS)
     assert {spec.group for spec in METRICS.values()} == {
-        "faithfulness", "localisation", "sanity", "robustness", "complexity"
+        "faithfulness",
+        "localisation",
+        "sanity",
+        "robustness",
+        "complexity",
     }
 
 
@@ -131,9 +158,20 @@ def test_the_evaluate_command_writes_markdown_and_csv(setup, tmp_path, capsys):
     model, x, masks = setup
     model.save(tmp_path / "model.keras")
     np.savez(tmp_path / "data.npz", x=x, y=np.array([0, 1, 1, 0]), masks=masks)
-    common = [str(tmp_path / "model.keras"), str(tmp_path / "data.npz"), "--method", "gradient",
-              "--method", "lrp.epsilon:epsilon=0.1", "--metric", "morf", "--metric", "pointing_game",
-              "--patch-size", "4"]
+    common = [
+        str(tmp_path / "model.keras"),
+        str(tmp_path / "data.npz"),
+        "--method",
+        "gradient",
+        "--method",
+        "lrp.epsilon:epsilon=0.1",
+        "--metric",
+        "morf",
+        "--metric",
+        "pointing_game",
+        "--patch-size",
+        "4",
+    ]
     assert cli.main(["evaluate", *common, "--out", str(tmp_path / "table.md")]) == 0
     printed = capsys.readouterr().out
     written = (tmp_path / "table.md").read_text()

@@ -28,14 +28,20 @@ def _cnn():
 def _mlp():
     keras.utils.set_random_seed(12)
     return keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(5, activation="relu", name="hidden"), keras.layers.Dense(3, name="logits")],
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(5, activation="relu", name="hidden"),
+            keras.layers.Dense(3, name="logits"),
+        ],
         name="tiny_mlp",
     )
 
 
 def _linear(weights, bias=0.5):
     """f(x) = x @ W + b for (n, features) inputs, two outputs."""
-    model = keras.Sequential([keras.Input((weights.shape[0],)), keras.layers.Dense(weights.shape[1], name="linear")])
+    model = keras.Sequential(
+        [keras.Input((weights.shape[0],)), keras.layers.Dense(weights.shape[1], name="linear")]
+    )
     model.layers[0].set_weights([weights.astype("float32"), np.full(weights.shape[1], bias, "float32")])
     return model
 
@@ -71,7 +77,9 @@ def test_region_perturbation_matches_the_literal_loop_on_images(cnn, order, patc
     curve = metrics.region_perturbation(cnn, x, relevance, target, order=order, patch_size=patch, steps=steps)
     regions = (8 // patch) ** 2
     baseline = np.broadcast_to(x.mean(axis=(1, 2), keepdims=True), x.shape)
-    expected = ref.perturbation_curve(_predict(cnn), x, relevance, target, patch, steps or regions, baseline, order)
+    expected = ref.perturbation_curve(
+        _predict(cnn), x, relevance, target, patch, steps or regions, baseline, order
+    )
     np.testing.assert_allclose(curve, expected, **TOL)
     np.testing.assert_allclose(metrics.aopc(curve), ref.aopc(expected), **TOL)
 
@@ -96,7 +104,9 @@ def test_pixel_flipping_of_a_linear_model_follows_the_analytic_curve():
     for i in range(len(x)):
         removed = np.concatenate([[0.0], np.cumsum(np.sort(contribution[i])[::-1])])
         np.testing.assert_allclose(curve[i], 0.5 + contribution[i].sum() - removed, rtol=1e-5, atol=1e-5)
-    lerf = metrics.region_perturbation(model, x, contribution, target, order="lerf", patch_size=1, replacement=0.0)
+    lerf = metrics.region_perturbation(
+        model, x, contribution, target, order="lerf", patch_size=1, replacement=0.0
+    )
     assert np.all(metrics.abpc(curve, lerf) > 0)
 
 
@@ -113,14 +123,18 @@ def test_deletion_insertion_and_selectivity_match_the_literal_loop(cnn):
     predict = _predict(cnn)
     zeros = np.zeros_like(x)
     deletion = metrics.deletion(cnn, x, relevance, target, patch_size=4)
-    np.testing.assert_allclose(deletion, ref.auc(ref.perturbation_curve(predict, x, relevance, target, 4, 4, zeros)), **TOL)
+    np.testing.assert_allclose(
+        deletion, ref.auc(ref.perturbation_curve(predict, x, relevance, target, 4, 4, zeros)), **TOL
+    )
     minimum = np.broadcast_to(x.reshape(2, -1).min(axis=1)[:, None, None, None], x.shape)
     selectivity = metrics.selectivity(cnn, x, relevance, target, patch_size=4)
     expected = ref.auc(ref.perturbation_curve(predict, x, relevance, target, 4, 4, minimum))
     np.testing.assert_allclose(selectivity, expected, **TOL)
     blurred = perturbation.gaussian_blur(x, sigma=2.0)
     insertion = metrics.insertion_curve(cnn, x, relevance, target, patch_size=2, steps=4)
-    np.testing.assert_allclose(insertion, ref.insertion_curve(predict, x, relevance, target, 2, 4, blurred), **TOL)
+    np.testing.assert_allclose(
+        insertion, ref.insertion_curve(predict, x, relevance, target, 2, 4, blurred), **TOL
+    )
     np.testing.assert_allclose(insertion[:, -1], predict(x)[[0, 1], target], **TOL)
 
 
@@ -185,7 +199,9 @@ def test_logits_strip_the_softmax_without_touching_the_model(cnn):
     logits = base.logits_model(cnn)
     assert logits is not cnn and logits.layers[-1].activation.__name__ == "linear"
     z = np.asarray(logits(x))
-    np.testing.assert_allclose(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True), np.asarray(cnn(x)), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.exp(z) / np.exp(z).sum(axis=1, keepdims=True), np.asarray(cnn(x)), rtol=1e-5
+    )
     assert cnn.layers[-1].activation.__name__ == "softmax"
     assert all(np.array_equal(a, b) for a, b in zip(weights, cnn.get_weights()))
 
@@ -206,10 +222,14 @@ def test_localisation_metrics_match_the_literal_definitions():
     relevance = rng.normal(size=(4, 6, 6, 3))
     masks = rng.uniform(size=(4, 6, 6)) < 0.3
     np.testing.assert_allclose(
-        metrics.relevance_mass_accuracy(relevance, masks), ref.relevance_mass_accuracy(relevance, masks), **TOL
+        metrics.relevance_mass_accuracy(relevance, masks),
+        ref.relevance_mass_accuracy(relevance, masks),
+        **TOL,
     )
     np.testing.assert_allclose(
-        metrics.relevance_rank_accuracy(relevance, masks), ref.relevance_rank_accuracy(relevance, masks), **TOL
+        metrics.relevance_rank_accuracy(relevance, masks),
+        ref.relevance_rank_accuracy(relevance, masks),
+        **TOL,
     )
     for tolerance in (0.0, 1.5):
         np.testing.assert_array_equal(
@@ -305,8 +325,9 @@ def test_random_logit_compares_with_the_explanation_of_another_class():
     x = rng.normal(size=(4, 12)).astype("float32")
     target, other = np.array([0, 1, 2, 0]), np.array([1, 2, 0, 2])
     gradient = weights[:, target].T
-    score = metrics.random_logit(model, x, gradient, _explainer("gradient"), target, other_target=other,
-                                 similarity="spearman")
+    score = metrics.random_logit(
+        model, x, gradient, _explainer("gradient"), target, other_target=other, similarity="spearman"
+    )
     np.testing.assert_allclose(score, ref.spearman(weights[:, target].T, weights[:, other].T), **TOL)
     drawn = metrics.random_logit(model, x, gradient, _explainer("gradient"), target, seed=1)
     assert drawn.shape == (4,) and np.all(drawn < 1)
@@ -332,15 +353,19 @@ def test_sensitivity_of_input_times_gradient_on_a_linear_model_is_the_relative_n
             expected[i, k] = np.linalg.norm(noise[i] * weights[:, 0]) / np.linalg.norm(x[i] * weights[:, 0])
     np.testing.assert_allclose(ratios, expected, rtol=1e-4)
     np.testing.assert_allclose(
-        metrics.max_sensitivity(model, x, relevance, explain, 0, radius=0.1, samples=4, seed=2), expected.max(1),
+        metrics.max_sensitivity(model, x, relevance, explain, 0, radius=0.1, samples=4, seed=2),
+        expected.max(1),
         rtol=1e-4,
     )
     np.testing.assert_allclose(
-        metrics.avg_sensitivity(model, x, relevance, explain, 0, radius=0.1, samples=4, seed=2), expected.mean(1),
+        metrics.avg_sensitivity(model, x, relevance, explain, 0, radius=0.1, samples=4, seed=2),
+        expected.mean(1),
         rtol=1e-4,
     )
     gradient = _explainer("gradient")
-    constant = metrics.max_sensitivity(model, x, gradient(model, x, np.zeros(3, np.int32)), gradient, 0, samples=2)
+    constant = metrics.max_sensitivity(
+        model, x, gradient(model, x, np.zeros(3, np.int32)), gradient, 0, samples=2
+    )
     np.testing.assert_allclose(constant, 0.0, atol=1e-6)  # a linear model's gradient does not move
 
 
@@ -354,7 +379,9 @@ def test_local_lipschitz_of_input_times_gradient_on_a_linear_model():
     estimate = metrics.local_lipschitz(model, x, relevance, explain, 1, sigma=0.1, samples=3, seed=4)
     draws, scale = np.random.default_rng(4), x.max(axis=0) - x.min(axis=0)
     noises = [(draws.normal(0, 0.1, x.shape) * scale).astype("float32") for _ in range(3)]
-    expected = [max(np.linalg.norm(n[i] * weights[:, 1]) / np.linalg.norm(n[i]) for n in noises) for i in range(2)]
+    expected = [
+        max(np.linalg.norm(n[i] * weights[:, 1]) / np.linalg.norm(n[i]) for n in noises) for i in range(2)
+    ]
     np.testing.assert_allclose(estimate, expected, rtol=1e-4)
     assert np.all(estimate <= np.abs(weights[:, 1]).max() + 1e-5)
 
@@ -367,20 +394,35 @@ def test_local_lipschitz_of_input_times_gradient_on_a_linear_model():
     [
         (lambda m, x, r: metrics.region_perturbation(m, x, r, patch_size=3), "divide"),
         (lambda m, x, r: metrics.region_perturbation(m, x, r, patch_size=16), "at most the input size"),
-        (lambda m, x, r: metrics.region_perturbation(m, x, r, patch_size=0), "patch_size must be an integer >= 1"),
+        (
+            lambda m, x, r: metrics.region_perturbation(m, x, r, patch_size=0),
+            "patch_size must be an integer >= 1",
+        ),
         (lambda m, x, r: metrics.region_perturbation(m, x, r, steps=0), "steps must be an integer >= 1"),
         (lambda m, x, r: metrics.region_perturbation(m, x, r, steps=1000), "at most the number of regions"),
         (lambda m, x, r: metrics.region_perturbation(m, x, r, order="best"), "order must be one of"),
         (lambda m, x, r: metrics.region_perturbation(m, x, r, replacement="grey"), "replacement must be"),
         (lambda m, x, r: metrics.region_perturbation(m, x, r[:, :4]), "must have the shape of x"),
         (lambda m, x, r: metrics.region_perturbation(m, x, np.where(r > 1, np.nan, r)), "NaN"),
-        (lambda m, x, r: metrics.region_perturbation(m, x, r, target=7), r"target indices must be in \[0, 3\)"),
+        (
+            lambda m, x, r: metrics.region_perturbation(m, x, r, target=7),
+            r"target indices must be in \[0, 3\)",
+        ),
         (lambda m, x, r: metrics.relevance_mass_accuracy(r, np.ones((2, 4, 4))), "masks must have shape"),
         (lambda m, x, r: metrics.relevance_mass_accuracy(r, np.full((2, 8, 8), 2)), "only 0/1"),
-        (lambda m, x, r: metrics.pointing_game(r, np.ones((2, 8, 8)), tolerance=-1), "tolerance must be >= 0"),
+        (
+            lambda m, x, r: metrics.pointing_game(r, np.ones((2, 8, 8)), tolerance=-1),
+            "tolerance must be >= 0",
+        ),
         (lambda m, x, r: metrics.ssim(r[..., 0], r[..., 0], window=4), "window must be odd"),
-        (lambda m, x, r: metrics.model_parameter_randomisation(m, x, r, None, layers=["nope"]), "layers must name"),
-        (lambda m, x, r: metrics.random_logit(m, x, r, None, similarity="cosine"), "similarity must be one of"),
+        (
+            lambda m, x, r: metrics.model_parameter_randomisation(m, x, r, None, layers=["nope"]),
+            "layers must name",
+        ),
+        (
+            lambda m, x, r: metrics.random_logit(m, x, r, None, similarity="cosine"),
+            "similarity must be one of",
+        ),
         (lambda m, x, r: metrics.max_sensitivity(m, x, r, None, radius=0), "radius must be > 0"),
     ],
 )
@@ -389,3 +431,17 @@ def test_invalid_arguments_raise_clear_errors(cnn, call, message):
     with pytest.raises(metrics.MetricError, match=message) as error:
         call(cnn, x, relevance)
     assert isinstance(error.value, tfxai.TfxaiError) and isinstance(error.value, ValueError)
+
+
+def test_metrics_follow_the_models_current_weights():
+    # The traced logits copy of a model is reused between calls; it must see weight changes.
+    model = _cnn()
+    x, relevance = _data((2, 8, 8, 2), seed=9)
+    before = metrics.region_perturbation(model, x, relevance, 0, patch_size=4)
+    weights = model.get_weights()
+    model.set_weights([w * 2 for w in weights])
+    after = metrics.region_perturbation(model, x, relevance, 0, patch_size=4)
+    means = np.broadcast_to(x.mean(axis=(1, 2), keepdims=True), x.shape)
+    expected = ref.perturbation_curve(_predict(model), x, relevance, [0, 0], 4, 4, means)
+    np.testing.assert_allclose(after, expected, **TOL)
+    assert not np.allclose(before, after)

@@ -56,7 +56,8 @@ def run_demo(args) -> int:
         visualize.save_figure(visualize.plot_grid(images, {name: relevance}, titles), path)
         paths.append(path)
     print("wrote " + ", ".join(str(p) for p in paths))
-    _print_demo_evaluation(model, images, datasets.make_shapes(400, seed=args.seed + 1, return_masks=True)[2][shown])
+    masks = datasets.make_shapes(400, seed=args.seed + 1, return_masks=True)[2]  # the masks of x_test
+    _print_demo_evaluation(model, images, masks[shown])
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -72,7 +73,8 @@ def _print_demo_evaluation(model, images, masks):
     result = tfxai.evaluate(
         model, images, DEMO_METHODS, list(DEMO_METRICS), masks=masks, patch_size=4, steps=16, verbose=0
     )
-    print(f"how good are the explanations? tfxai.evaluate on the same images ({time.perf_counter() - began:.1f} s):")
+    seconds = time.perf_counter() - began
+    print(f"how good are the explanations? tfxai.evaluate on the same images ({seconds:.1f} s):")
     print(result.to_markdown())
     print("(higher is better for metrics marked ↑; see the docs page 'Which method should I trust?')")
 
@@ -122,7 +124,7 @@ def _add_evaluate_command(subparsers):
     )
     parser.add_argument("--out", help="also write the table to FILE.md (Markdown) or FILE.csv")
     parser.add_argument("--samples", type=int, default=None, help="evaluate only the first N samples")
-    parser.add_argument("--patch-size", type=int, default=None, help="region side of the perturbation metrics")
+    parser.add_argument("--patch-size", type=int, default=None, help="region side of perturbation metrics")
     parser.add_argument("--steps", type=int, default=None, help="steps of the perturbation metrics")
     parser.set_defaults(handler=run_evaluate)
 
@@ -162,7 +164,7 @@ def _evaluation_data(path, samples, np):
     """``(x, y or None, masks or None)`` from a .npz (keys x, y, masks) or a .npy file."""
     path = pathlib.Path(path)
     if path.suffix.lower() not in (".npz", ".npy"):
-        raise ValueError(f"DATA must be a .npz (x, optional y and masks) or a .npy file. Received: {str(path)!r}")
+        raise ValueError(f"DATA must be a .npz (x; optional y, masks) or a .npy. Received: {str(path)!r}")
     if path.suffix.lower() == ".npy":
         arrays = {"x": np.load(path, allow_pickle=False)}
     else:
@@ -183,7 +185,7 @@ def _method_spec(text: str, json):
     for item in filter(None, re.split(r",(?![^\[]*\])", rest)):
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
-            raise ValueError(f"Method parameters are KEY=VALUE, e.g. lrp.epsilon:epsilon=0.1. Received: {text!r}")
+            raise ValueError(f"Parameters are KEY=VALUE, e.g. lrp.epsilon:epsilon=0.1. Received: {text!r}")
         try:
             params[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -89,7 +89,12 @@ class MethodRun:
     def curve(self, kind: str, params: dict) -> np.ndarray:
         """The perturbation curve ``kind`` with the shared settings and ``params`` (computed once)."""
         s = self.setting
-        options = {"patch_size": s["patch_size"], "steps": s["steps"], "seed": s["seed"], "logits": s["logits"]}
+        options = {
+            "patch_size": s["patch_size"],
+            "steps": s["steps"],
+            "seed": s["seed"],
+            "logits": s["logits"],
+        }
         default = s["replacement"] if kind in ("morf", "lerf") else CURVE_REPLACEMENT[kind]
         options.update({"replacement": default, **params})
         key = (kind, repr(sorted(options.items(), key=lambda item: item[0])))
@@ -160,7 +165,9 @@ METRICS = {
     "relevance_rank_accuracy": Metric(
         "localisation", True, lambda run, p: loc.relevance_rank_accuracy(run.relevance, _masks(run), **p)
     ),
-    "pointing_game": Metric("localisation", True, lambda run, p: loc.pointing_game(run.relevance, _masks(run), **p)),
+    "pointing_game": Metric(
+        "localisation", True, lambda run, p: loc.pointing_game(run.relevance, _masks(run), **p)
+    ),
     "randomisation": Metric("sanity", False, _randomisation),
     "random_logit": Metric("sanity", False, _with_model(rnd.random_logit)),
     "max_sensitivity": Metric("robustness", False, _with_model(rob.max_sensitivity)),
@@ -171,7 +178,16 @@ METRICS = {
 }
 """Metric name -> :class:`Metric`, in table order."""
 
-DEFAULT_METRICS = ("morf", "lerf", "abpc", "deletion", "insertion", "randomisation", "random_logit", "sparseness")
+DEFAULT_METRICS = (
+    "morf",
+    "lerf",
+    "abpc",
+    "deletion",
+    "insertion",
+    "randomisation",
+    "random_logit",
+    "sparseness",
+)
 """What :func:`evaluate` measures by default (the localisation metrics are added when masks are given)."""
 
 LOCALISATION = ("relevance_mass_accuracy", "relevance_rank_accuracy", "pointing_game")
@@ -251,8 +267,15 @@ def evaluate(
     x = as_batch(x)
     forward = Forward(model, logits=logits)
     setting = {
-        "model": model, "x": x, "target": forward.target(x, target), "batch_size": batch_size, "seed": seed,
-        "logits": logits, "patch_size": patch_size, "steps": steps, "replacement": replacement,
+        "model": model,
+        "x": x,
+        "target": forward.target(x, target),
+        "batch_size": batch_size,
+        "seed": seed,
+        "logits": logits,
+        "patch_size": patch_size,
+        "steps": steps,
+        "replacement": replacement,
         "masks": None if masks is None else loc.check_masks(masks, x),
     }
     runs = [MethodRun(name, params, setting) for name, params in _methods(methods)]
@@ -310,7 +333,8 @@ def _metrics(metrics, have_masks: bool) -> list:
 def _labels(runs) -> list:
     names = [run.name for run in runs]
     labels = [
-        run.name if names.count(run.name) == 1
+        run.name
+        if names.count(run.name) == 1
         else f"{run.name}({', '.join(f'{k}={v}' for k, v in sorted(run.params.items()))})"
         for run in runs
     ]

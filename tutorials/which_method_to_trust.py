@@ -34,7 +34,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import tfxai  # noqa: E402
 from tfxai import datasets, visualize  # noqa: E402
@@ -83,9 +82,16 @@ IMAGE_METHODS = {
     "random": {},
 }
 IMAGE_METRICS = [
-    "morf", "lerf", "abpc", "insertion",
-    "relevance_mass_accuracy", "relevance_rank_accuracy", "pointing_game",
-    "randomisation", "random_logit", "sparseness",
+    "morf",
+    "lerf",
+    "abpc",
+    "insertion",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+    "pointing_game",
+    "randomisation",
+    "random_logit",
+    "sparseness",
 ]
 images = tfxai.evaluate(model, x, IMAGE_METHODS, IMAGE_METRICS, masks=masks, patch_size=4, verbose=0)
 print(images.to_markdown())
@@ -103,9 +109,7 @@ print(images.to_markdown())
 # order of the methods with the 4x4 column above before trusting either.
 
 # %%
-fine = tfxai.evaluate(
-    model, x, IMAGE_METHODS, ["morf", "abpc"], patch_size=2, steps=32, verbose=0
-)
+fine = tfxai.evaluate(model, x, IMAGE_METHODS, ["morf", "abpc"], patch_size=2, steps=32, verbose=0)
 print(fine.to_markdown())
 ranking = {
     patch: [m for m, _ in sorted(((m, r.mean(m, "abpc")) for m in r.methods), key=lambda p: -p[1])]
@@ -143,7 +147,9 @@ mlp = keras.Sequential(
         keras.layers.Dense(2, activation="softmax", name="predictions"),
     ]
 )
-mlp.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+mlp.compile(
+    optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+)
 mlp.fit(x_rows[:2500], y_rows[:2500], epochs=8, batch_size=64, verbose=0)
 print(f"tabular test accuracy {mlp.evaluate(x_rows[2500:], y_rows[2500:], verbose=0)[1]:.2f}")
 
@@ -157,12 +163,24 @@ TABULAR_METHODS = {
     "random": {},
 }
 TABULAR_METRICS = [
-    "morf", "lerf", "abpc", "faithfulness_correlation",
-    "relevance_mass_accuracy", "relevance_rank_accuracy",
-    "randomisation", "random_logit", "max_sensitivity", "sparseness",
+    "morf",
+    "lerf",
+    "abpc",
+    "faithfulness_correlation",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+    "randomisation",
+    "random_logit",
+    "max_sensitivity",
+    "sparseness",
 ]
 tabular = tfxai.evaluate(
-    mlp, x_rows[2500:2564], TABULAR_METHODS, TABULAR_METRICS, masks=row_masks[2500:2564], patch_size=1,
+    mlp,
+    x_rows[2500:2564],
+    TABULAR_METHODS,
+    TABULAR_METRICS,
+    masks=row_masks[2500:2564],
+    patch_size=1,
     verbose=0,
 )
 print(tabular.to_markdown())

@@ -163,7 +163,9 @@ class Forward:
     def at(self, x, target) -> np.ndarray:
         """The output neuron ``target[i]`` of each sample (float64, shape ``(n,)``)."""
         y = self.outputs(x)
-        return np.asarray(tf.gather(y, tf.convert_to_tensor(target, tf.int32), axis=1, batch_dims=1), np.float64)
+        return np.asarray(
+            tf.gather(y, tf.convert_to_tensor(target, tf.int32), axis=1, batch_dims=1), np.float64
+        )
 
     def target(self, x, target=None) -> np.ndarray:
         """Per-sample int32 target: ``target`` checked and broadcast, or the largest output of each sample."""

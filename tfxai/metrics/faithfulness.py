@@ -12,7 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from tfxai.metrics import perturbation as pt
-from tfxai.metrics.base import Forward, as_batch, as_relevance, check_choice, check_positive_int, relevance_map
+from tfxai.metrics.base import (
+    Forward,
+    as_batch,
+    as_relevance,
+    check_choice,
+    check_positive_int,
+    relevance_map,
+)
 
 ORDERS = ("morf", "lerf")
 """Removal orders: most relevant first, least relevant first."""
@@ -32,7 +39,7 @@ def region_perturbation(
     logits: bool = True,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """The region-perturbation curve (Samek et al. 2017; pixel flipping at ``patch_size=1``, Bach et al. 2015).
+    """Region-perturbation curve (Samek et al. 2017); pixel flipping (Bach et al. 2015) at ``patch_size=1``.
 
     Regions are removed in the order of their summed relevance and the
     explained output is recorded after each step:
@@ -124,11 +131,22 @@ def deletion(model, x, relevance, target=None, *, replacement=0.0, **options) ->
     Petsiuk, Das, Saenko (2018). RISE: randomized input sampling for
     explanation of black-box models. BMVC.
     """
-    return curve_auc(region_perturbation(model, x, relevance, target, order="morf", replacement=replacement, **options))
+    return curve_auc(
+        region_perturbation(model, x, relevance, target, order="morf", replacement=replacement, **options)
+    )
 
 
 def insertion_curve(
-    model, x, relevance, target=None, *, replacement=None, patch_size=None, steps=None, seed=0, logits=True,
+    model,
+    x,
+    relevance,
+    target=None,
+    *,
+    replacement=None,
+    patch_size=None,
+    steps=None,
+    seed=0,
+    logits=True,
     batch_size=256,
 ) -> np.ndarray:
     """The insertion curve (Petsiuk et al. 2018): start from the replacement, restore the most relevant first.
@@ -149,12 +167,17 @@ def insertion_curve(
 
 
 def insertion(model, x, relevance, target=None, **options) -> np.ndarray:
-    """Insertion AUC (Petsiuk et al. 2018): area under :func:`insertion_curve` over [0, 1]; higher is better."""
+    """Insertion AUC (Petsiuk et al. 2018): area under :func:`insertion_curve` over [0, 1]; higher is better.
+
+    ``options`` are those of :func:`insertion_curve`.
+    """
     return curve_auc(insertion_curve(model, x, relevance, target, **options))
 
 
 def selectivity(model, x, relevance, target=None, *, replacement="min", **options) -> np.ndarray:
-    """Selectivity (Montavon et al. 2018): how fast the output falls as the most relevant regions go; lower is better.
+    """Selectivity (Montavon et al. 2018): how fast the output falls as the most relevant regions go.
+
+    Lower is better.
 
     The area under the MoRF curve over the removed fraction [0, 1], with
     removed regions set to the sample's minimum (Quantus' ``"black"``), the
@@ -166,7 +189,9 @@ def selectivity(model, x, relevance, target=None, *, replacement="min", **option
     Montavon, Samek, Mueller (2018). Methods for interpreting and
     understanding deep neural networks. Digital Signal Processing 73.
     """
-    return curve_auc(region_perturbation(model, x, relevance, target, order="morf", replacement=replacement, **options))
+    return curve_auc(
+        region_perturbation(model, x, relevance, target, order="morf", replacement=replacement, **options)
+    )
 
 
 def faithfulness_correlation(

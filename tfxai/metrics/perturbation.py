@@ -60,7 +60,7 @@ class Regions:
         return summed.reshape(len(values), -1)
 
     def expand(self, per_region: np.ndarray) -> np.ndarray:
-        """``(n, *positions)`` map giving each position the value of its region in ``per_region (n, count)``."""
+        """``(n, *positions)`` map: each position gets its region's value in ``per_region (n, count)``."""
         values = per_region.reshape((len(per_region),) + self.grid)
         for axis in range(1, len(self.grid) + 1):
             values = np.repeat(values, self.patch, axis=axis)
@@ -81,7 +81,9 @@ def regions_for(x: np.ndarray, patch_size=None) -> Regions:
         return Regions(positions, _default_patch(positions))
     patch = check_positive_int("patch_size", patch_size)
     if patch > min(positions):
-        raise MetricError(f"patch_size must be at most the input size {positions}. Received: patch_size={patch}")
+        raise MetricError(
+            f"patch_size must be at most the input size {positions}. Received: patch_size={patch}"
+        )
     if any(size % patch for size in positions):
         raise MetricError(
             f"patch_size must divide every position axis of the input {positions} (channels excluded). "
@@ -168,7 +170,9 @@ def _broadcast(values, x):
     try:
         return np.broadcast_to(array, x.shape).copy()
     except ValueError:
-        raise MetricError(f"A replacement array must broadcast to x {x.shape}. Received: shape {array.shape}") from None
+        raise MetricError(
+            f"A replacement array must broadcast to x {x.shape}. Received: shape {array.shape}"
+        ) from None
 
 
 def _named_replacement(x, name, regions, seed):
@@ -182,7 +186,9 @@ def _named_replacement(x, name, regions, seed):
         low, high = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
         return np.random.default_rng(seed).uniform(low, high, x.shape).astype(np.float32)
     if x.ndim != 4:
-        raise MetricError(f"replacement='blur' needs images (n, height, width, channels). Received: shape {x.shape}")
+        raise MetricError(
+            f"replacement='blur' needs images (n, height, width, channels). Received: shape {x.shape}"
+        )
     return gaussian_blur(x, sigma=float(max(1, regions.patch)))
 
 

@@ -24,7 +24,7 @@ _INITIALIZER_OF = {
 
 
 def weighted_layers(model) -> list:
-    """Layers that own weights, nested models flattened, in the order the model lists them (input side first)."""
+    """Layers that own weights, nested models flattened, in the order the model lists them (input first)."""
     found = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -83,7 +83,8 @@ def cascading_randomisation(model, layers=None, seed: int = 0):
     unknown = [name for name in names if name not in by_name]
     if unknown or not names:
         raise MetricError(
-            f"layers must name layers with weights of model {model.name!r}: {list(by_name)}. Received: {layers!r}"
+            f"layers must name layers with weights of model {model.name!r}: {list(by_name)}. "
+            f"Received: {layers!r}"
         )
     for step, name in enumerate(names):
         reinitialise(by_name[name], seed + step)
@@ -91,7 +92,15 @@ def cascading_randomisation(model, layers=None, seed: int = 0):
 
 
 def model_parameter_randomisation(
-    model, x, relevance, explain, target=None, *, similarity: str = "spearman", layers=None, seed: int = 0,
+    model,
+    x,
+    relevance,
+    explain,
+    target=None,
+    *,
+    similarity: str = "spearman",
+    layers=None,
+    seed: int = 0,
     logits: bool = True,
 ) -> dict:
     """Cascading model-parameter randomisation (Adebayo et al. 2018); lower similarity passes.
@@ -139,7 +148,15 @@ def model_parameter_randomisation(
 
 
 def random_logit(
-    model, x, relevance, explain, target=None, *, other_target=None, similarity: str = "ssim", seed: int = 0,
+    model,
+    x,
+    relevance,
+    explain,
+    target=None,
+    *,
+    other_target=None,
+    similarity: str = "ssim",
+    seed: int = 0,
     logits: bool = True,
 ) -> np.ndarray:
     """Random-logit test (Sixt et al. 2020): similarity to the explanation of another class; lower passes.

@@ -98,7 +98,10 @@ class Evaluation:
         header = ["method", "time s", "memory MB"] + [
             f"{metric} {'↑' if self.higher_is_better(metric) else '↓'}" for metric in metrics
         ]
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+        ]
         for row in self.rows(metrics):
             cells = [row["method"], f"{row['time_s']:.2f}", f"{row['memory_mb']:.3g}"]
             cells += [_number(row[metric], digits) for metric in metrics]
@@ -133,7 +136,9 @@ class Evaluation:
         present = [k for k in CURVE_TITLES if any(k in self.curves.get(m, {}) for m in self.methods)]
         kinds = present if kinds is None else [k for k in kinds if k in present]
         if not kinds:
-            raise ValueError("No perturbation curves to plot: evaluate a morf, lerf, deletion or insertion metric.")
+            raise ValueError(
+                "No perturbation curves to plot: evaluate a morf, lerf, deletion or insertion metric."
+            )
         figure = Figure(figsize=(4.2 * len(kinds), 3.4), layout="constrained")
         for axis, kind in zip(figure.subplots(1, len(kinds), squeeze=False)[0], kinds):
             for method in self.methods:
@@ -147,7 +152,9 @@ class Evaluation:
         return figure
 
     def __repr__(self):
-        return f"Evaluation({len(self.methods)} methods x {len(self.metrics)} metrics on {self.samples} samples)"
+        return (
+            f"Evaluation({len(self.methods)} methods x {len(self.metrics)} metrics on {self.samples} samples)"
+        )
 
     def __str__(self):
         return self.to_markdown()

@@ -23,12 +23,14 @@ def _feature_range(x: np.ndarray) -> np.ndarray:
 
 def _check_scale(name, value):
     if not float(value) > 0:
-        raise MetricError(f"{name} must be > 0 (a fraction of each feature's range). Received: {name}={value!r}")
+        raise MetricError(
+            f"{name} must be > 0 (a fraction of each feature's range). Received: {name}={value!r}"
+        )
     return float(value)
 
 
 def _noisy_explanations(model, x, relevance, explain, target, samples, seed, draw, logits):
-    """``(reference, [(noise, relevance of x + noise)] * samples)`` for a batch, noise from ``draw(rng, shape)``."""
+    """``(reference, [(noise, relevance of x + noise)] * samples)``, the noise from ``draw(rng, shape)``."""
     x = as_batch(x)
     reference = as_relevance(relevance, x)
     target = Forward(model, logits=logits).target(x, target)
@@ -42,8 +44,18 @@ def _noisy_explanations(model, x, relevance, explain, target, samples, seed, dra
     return reference, pairs
 
 
-def sensitivities(model, x, relevance, explain, target=None, *, radius: float = 0.05, samples: int = 10,
-                  seed: int = 0, logits: bool = True) -> np.ndarray:
+def sensitivities(
+    model,
+    x,
+    relevance,
+    explain,
+    target=None,
+    *,
+    radius: float = 0.05,
+    samples: int = 10,
+    seed: int = 0,
+    logits: bool = True,
+) -> np.ndarray:
     """``(n, samples)`` relative changes ``||e(x + d) - e(x)|| / ||e(x)||`` for uniform noise ``d``.
 
     ``d`` is uniform in ``[-radius, radius]`` times each feature's range over
@@ -53,7 +65,14 @@ def sensitivities(model, x, relevance, explain, target=None, *, radius: float = 
     """
     radius = _check_scale("radius", radius)
     reference, pairs = _noisy_explanations(
-        model, x, relevance, explain, target, samples, seed, lambda rng, shape: rng.uniform(-radius, radius, shape),
+        model,
+        x,
+        relevance,
+        explain,
+        target,
+        samples,
+        seed,
+        lambda rng, shape: rng.uniform(-radius, radius, shape),
         logits,
     )
     norm = np.linalg.norm(flat(reference), axis=1)
@@ -101,8 +120,18 @@ def avg_sensitivity(model, x, relevance, explain, target=None, **options) -> np.
     return sensitivities(model, x, relevance, explain, target, **options).mean(axis=1)
 
 
-def local_lipschitz(model, x, relevance, explain, target=None, *, sigma: float = 0.05, samples: int = 10,
-                    seed: int = 0, logits: bool = True) -> np.ndarray:
+def local_lipschitz(
+    model,
+    x,
+    relevance,
+    explain,
+    target=None,
+    *,
+    sigma: float = 0.05,
+    samples: int = 10,
+    seed: int = 0,
+    logits: bool = True,
+) -> np.ndarray:
     """Local Lipschitz estimate (Alvarez-Melis and Jaakkola 2018): ``max ||e(x') - e(x)|| / ||x' - x||``.
 
     ``x' = x + d`` with Gaussian ``d`` of standard deviation ``sigma`` times
@@ -117,10 +146,19 @@ def local_lipschitz(model, x, relevance, explain, target=None, *, sigma: float =
     """
     sigma = _check_scale("sigma", sigma)
     reference, pairs = _noisy_explanations(
-        model, x, relevance, explain, target, samples, seed, lambda rng, shape: rng.normal(0.0, sigma, shape), logits
+        model,
+        x,
+        relevance,
+        explain,
+        target,
+        samples,
+        seed,
+        lambda rng, shape: rng.normal(0.0, sigma, shape),
+        logits,
     )
     ratios = [
-        np.linalg.norm(flat(changed - reference), axis=1) / np.linalg.norm(flat(noise.astype(np.float64)), axis=1)
+        np.linalg.norm(flat(changed - reference), axis=1)
+        / np.linalg.norm(flat(noise.astype(np.float64)), axis=1)
         for noise, changed in pairs
     ]
     return np.max(np.stack(ratios, axis=1), axis=1)

@@ -20,7 +20,9 @@ SIMILARITIES = ("spearman", "ssim")
 def _pair(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim < 2:
-        raise MetricError(f"Expected two batches of equal shape (n, ...). Received: shapes {a.shape} and {b.shape}")
+        raise MetricError(
+            f"Expected two batches of equal shape (n, ...). Received: shapes {a.shape} and {b.shape}"
+        )
     return a, b
 
 
@@ -86,7 +88,8 @@ def ssim(a, b, *, window=None, data_range=None) -> np.ndarray:
         window = min(7, smallest if smallest % 2 else smallest - 1)
     if window % 2 == 0 or window < 3 or window > min(a.shape[1:]):
         raise MetricError(
-            f"window must be odd, >= 3 and at most the smallest map axis {min(a.shape[1:])}. Received: window={window}"
+            f"window must be odd, >= 3 and at most the smallest map axis {min(a.shape[1:])}. "
+            f"Received: window={window}"
         )
     if data_range is None:
         both = np.concatenate([flat(a), flat(b)], axis=1)
