@@ -41,7 +41,11 @@ def tf_serving_predict(signatures, body):
     specs = signature.structured_input_signature[1]
     if "instances" in body:
         rows = body["instances"]
-        named = {k: [row[k] for row in rows] for k in specs} if isinstance(rows[0], dict) else {next(iter(specs)): rows}
+        named = (
+            {k: [row[k] for row in rows] for k in specs}
+            if isinstance(rows[0], dict)
+            else {next(iter(specs)): rows}
+        )
     else:
         named = body["inputs"] if isinstance(body["inputs"], dict) else {next(iter(specs)): body["inputs"]}
     tensors = {k: tf.constant(np.asarray(v, specs[k].dtype.as_numpy_dtype)) for k, v in named.items()}
@@ -151,9 +155,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((32, 32, 3), name="image"), keras.layers.Conv2D(16, 3, activation="relu"),
-         keras.layers.MaxPooling2D(), keras.layers.Conv2D(32, 3, activation="relu"),
-         keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")]
+        [
+            keras.Input((32, 32, 3), name="image"),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
     )
     analyzer = tfxai.create_analyzer("lrp.epsilon", model, epsilon=0.1)
     rng = np.random.default_rng(0)

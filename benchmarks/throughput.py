@@ -65,7 +65,9 @@ def beam_seconds(analyzer, x, batch, folder) -> float:
         _ = (
             pipeline
             | beam.Create(list(enumerate(x)))
-            | ExplainToTFRecord(saved, os.path.join(folder, "out", "explanations"), num_shards=2, max_batch_size=batch)
+            | ExplainToTFRecord(
+                saved, os.path.join(folder, "out", "explanations"), num_shards=2, max_batch_size=batch
+            )
         )
     return time.perf_counter() - start
 
@@ -96,12 +98,18 @@ def main(argv=None):
     reference = single()
     difference = np.abs(mirrored() - reference).max()
     rows["analyze, 1 device"] = timed(single, args.repeats)
-    rows[f"analyze, MirroredStrategy {args.replicas} replicas ({', '.join(devices)})"] = timed(mirrored, args.repeats)
+    rows[f"analyze, MirroredStrategy {args.replicas} replicas ({', '.join(devices)})"] = timed(
+        mirrored, args.repeats
+    )
     if args.beam:
         with tempfile.TemporaryDirectory() as folder:
-            rows["Beam DirectRunner (ExplainToTFRecord, 2 shards)"] = beam_seconds(analyzer, x, args.batch, folder)
-    print(f"ResNet50, lrp.epsilon, {args.samples} samples, global batch {args.batch}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, TF {tf.__version__}; mirrored vs 1 device max |difference| {difference:.2g}")
+            rows["Beam DirectRunner (ExplainToTFRecord, 2 shards)"] = beam_seconds(
+                analyzer, x, args.batch, folder
+            )
+    print(
+        f"ResNet50, lrp.epsilon, {args.samples} samples, global batch {args.batch}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, TF {tf.__version__}; mirrored vs 1 device max |difference| {difference:.2g}"
+    )
     print("| path | seconds | explanations/s | vs analyze, 1 device |")
     print("|---|---|---|---|")
     base = rows["analyze, 1 device"]

@@ -8,7 +8,9 @@ import tensorflow as tf
 
 import tfxai
 
-beam = pytest.importorskip("apache_beam", reason="the beam extra (pip install 'tfxai[beam]') is not installed")
+beam = pytest.importorskip(
+    "apache_beam", reason="the beam extra (pip install 'tfxai[beam]') is not installed"
+)
 from tfxai.integrations import beam as tfxai_beam  # noqa: E402
 
 N = 300
@@ -56,11 +58,15 @@ def test_the_command_reads_keyed_tfrecord_examples(explainer, make_x, tmp_path):
         for i, sample in enumerate(x):
             feature = {
                 "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f"sample-{i:03d}".encode()])),
-                analyzer.input_specs[0].name: tf.train.Feature(float_list=tf.train.FloatList(value=sample.ravel())),
+                analyzer.input_specs[0].name: tf.train.Feature(
+                    float_list=tf.train.FloatList(value=sample.ravel())
+                ),
             }
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     prefix = str(tmp_path / "out" / "explanations")
-    tfxai_beam.main(["--saved_model", saved, "--inputs", str(tmp_path / "inputs.tfrecord"), "--output", prefix] + DIRECT)
+    tfxai_beam.main(
+        ["--saved_model", saved, "--inputs", str(tmp_path / "inputs.tfrecord"), "--output", prefix] + DIRECT
+    )
     keys = [f"sample-{i:03d}" for i in range(40)]
     _assert_equals_analyze(tfxai_beam.read_results(prefix + "-*"), analyzer, x, keys)
 

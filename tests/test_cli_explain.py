@@ -65,8 +65,22 @@ def test_an_image_folder_is_explained_in_sorted_order_with_heatmaps(image_model,
     keras.utils.save_img(folder / "img10.JPG", pixels[0], scale=False)  # lossy: compared as decoded
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    argv = ["explain", str(path), str(folder), "--method", "lrp.epsilon", "--out", str(out), "--shard-size", "4",
-            "--batch-size", "3", "--scale", str(1 / 255), "--heatmaps"]
+    argv = [
+        "explain",
+        str(path),
+        str(folder),
+        "--method",
+        "lrp.epsilon",
+        "--out",
+        str(out),
+        "--shard-size",
+        "4",
+        "--batch-size",
+        "3",
+        "--scale",
+        str(1 / 255),
+        "--heatmaps",
+    ]
     assert cli.main(argv) == 0
     assert "11/11" in capsys.readouterr().out  # the progress bar
     merged = _merged(out, 3)
@@ -83,8 +97,18 @@ def test_an_npy_file_resumes_and_skips_finished_shards(image_model, tmp_path, ca
     x = np.random.default_rng(1).normal(size=(N, 8, 8, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "out"
-    argv = ["explain", str(path), str(tmp_path / "x.npy"), "--method", "lrp.epsilon", "--out", str(out),
-            "--shard-size", "4", "--quiet"]
+    argv = [
+        "explain",
+        str(path),
+        str(tmp_path / "x.npy"),
+        "--method",
+        "lrp.epsilon",
+        "--out",
+        str(out),
+        "--shard-size",
+        "4",
+        "--quiet",
+    ]
     assert cli.main(argv) == 0
     reference = _merged(out, 3)
     _assert_equals_analyze(reference, model, x)
@@ -119,7 +143,16 @@ def test_an_npz_file_gives_one_array_per_input_name(zoo, make_x, tmp_path):
     xa, xb = make_x(model, N, seed=2)
     np.savez(tmp_path / "x.npz", xb=xb, xa=xa)
     out = tmp_path / "out"
-    argv = ["explain", str(path), str(tmp_path / "x.npz"), "--method", "lrp.epsilon", "--out", str(out), "--quiet"]
+    argv = [
+        "explain",
+        str(path),
+        str(tmp_path / "x.npz"),
+        "--method",
+        "lrp.epsilon",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert cli.main(argv) == 0
     _assert_equals_analyze(_merged(out, 1), model, [xa, xb], relevance_keys=("relevance_xa", "relevance_xb"))
 
@@ -132,8 +165,18 @@ def test_a_tfrecord_file_of_examples(image_model, tmp_path):
             feature = {"image": tf.train.Feature(float_list=tf.train.FloatList(value=sample.ravel()))}
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     out = tmp_path / "out"
-    argv = ["explain", str(path), str(tmp_path / "x.tfrecord"), "--method", "lrp.epsilon", "--out", str(out),
-            "--shard-size", "6", "--quiet"]
+    argv = [
+        "explain",
+        str(path),
+        str(tmp_path / "x.tfrecord"),
+        "--method",
+        "lrp.epsilon",
+        "--out",
+        str(out),
+        "--shard-size",
+        "6",
+        "--quiet",
+    ]
     assert cli.main(argv) == 0
     merged = _merged(out, 2)
     assert merged["names"].tolist() == [f"{i:08d}" for i in range(N)]
@@ -148,6 +191,14 @@ def test_bad_inputs_are_clear_errors(image_model, tmp_path, capsys, inputs, mess
     _, path = image_model
     (tmp_path / "x.csv").write_text("1,2")
     (tmp_path / "empty").mkdir()
-    argv = ["explain", str(path), str(tmp_path / inputs), "--method", "gradient", "--out", str(tmp_path / "o")]
+    argv = [
+        "explain",
+        str(path),
+        str(tmp_path / inputs),
+        "--method",
+        "gradient",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert cli.main(argv) == 1
     assert message in capsys.readouterr().err

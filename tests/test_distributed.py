@@ -27,8 +27,14 @@ from tfxai.errors import InputError
 WORKER = pathlib.Path(__file__).with_name("distributed_worker.py")
 TIMEOUT_S = 240
 MIRRORED_CASES = {
-    "cnn": 1, "cnn_targets": 1, "one_sample": 1, "cnn_distributed_dataset": 1, "cnn_in_scope_index": 1,
-    "multi_input_dict": 2, "multi_input_dataset": 2, "multi_input_distributed_dataset": 2,
+    "cnn": 1,
+    "cnn_targets": 1,
+    "one_sample": 1,
+    "cnn_distributed_dataset": 1,
+    "cnn_in_scope_index": 1,
+    "multi_input_dict": 2,
+    "multi_input_dataset": 2,
+    "multi_input_distributed_dataset": 2,
 }
 
 
@@ -52,7 +58,10 @@ def test_mirrored_strategy_over_two_logical_cpus_equals_single_device(tmp_path):
     out = tmp_path / "mirrored.npz"
     done = subprocess.run(
         [sys.executable, str(WORKER), "mirrored", str(out)],
-        env=_environment(), capture_output=True, text=True, timeout=TIMEOUT_S,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_equal_to_single_device(np.load(out), MIRRORED_CASES, replicas=2)
@@ -77,7 +86,10 @@ def test_multi_worker_mirrored_strategy_of_two_local_workers_equals_single_devic
         workers.append(
             subprocess.Popen(
                 [sys.executable, str(WORKER), "multi_worker", str(tmp_path / f"worker{index}.npz")],
-                env=_environment(TF_CONFIG=config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=_environment(TF_CONFIG=config),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
         )
     try:
@@ -90,13 +102,17 @@ def test_multi_worker_mirrored_strategy_of_two_local_workers_equals_single_devic
     for worker, log in zip(workers, logs):
         assert worker.returncode == 0, log[-3000:]
     for index in range(2):
-        _assert_equal_to_single_device(np.load(tmp_path / f"worker{index}.npz"), {"cnn": 1, "cnn_targets": 1}, 2)
+        _assert_equal_to_single_device(
+            np.load(tmp_path / f"worker{index}.npz"), {"cnn": 1, "cnn_targets": 1}, 2
+        )
 
 
 def test_a_distributed_dataset_without_its_strategy_is_a_clear_error(zoo, make_x):
     analyzer = tfxai.create_analyzer("gradient", zoo("mlp"))
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(make_x(analyzer.model, 4)).batch(2))
+    dataset = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(make_x(analyzer.model, 4)).batch(2)
+    )
     with pytest.raises(InputError, match="pass strategy="):
         analyzer.analyze(dataset)
     with pytest.raises(TypeError, match="tf.distribute.Strategy"):
@@ -106,7 +122,9 @@ def test_a_distributed_dataset_without_its_strategy_is_a_clear_error(zoo, make_x
 def test_an_unbatched_distributed_dataset_is_a_clear_error(zoo, make_x):
     analyzer = tfxai.create_analyzer("gradient", zoo("mlp"))
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(make_x(analyzer.model, 4)))
+    dataset = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(make_x(analyzer.model, 4))
+    )
     with pytest.raises(InputError, match=r"expects batches of shape \(batch, 6\).*batch the dataset"):
         analyzer.analyze(dataset, strategy=strategy)
 
@@ -119,5 +137,8 @@ def test_per_sample_targets_need_the_undistributed_input(zoo, make_x):
     with pytest.raises(InputError, match="strategy= instead"):
         analyzer.analyze(dataset, [0, 1, 2, 0], strategy=strategy)
     np.testing.assert_allclose(
-        analyzer.analyze(x, [0, 1, 2, 0], strategy=strategy), analyzer.analyze(x, [0, 1, 2, 0]), rtol=1e-6, atol=1e-7
+        analyzer.analyze(x, [0, 1, 2, 0], strategy=strategy),
+        analyzer.analyze(x, [0, 1, 2, 0]),
+        rtol=1e-6,
+        atol=1e-7,
     )

@@ -32,7 +32,9 @@ def test_concurrent_requests_all_come_back_equal_to_analyze(server, make_x):
     expected = [
         {"relevance": analyzer.analyze(x), "predictions": np.asarray(analyzer.model(x))} for x in batches
     ]
-    result = serving_load.run_load(stand_in.url, batches, expected, clients=4, deadline_s=60.0, timeout_s=20.0)
+    result = serving_load.run_load(
+        stand_in.url, batches, expected, clients=4, deadline_s=60.0, timeout_s=20.0
+    )
     assert (result["answered"], result["lost"], result["wrong"], result["skipped"]) == (REQUESTS, 0, 0, 0)
     assert len(result["latencies_ms"]) == REQUESTS
 

@@ -49,7 +49,9 @@ def shard_path(out, index: int) -> pathlib.Path:
     return pathlib.Path(out) / f"shard-{index:05d}.npz"
 
 
-def explain_shards(analyzer, source, out, *, shard_size=256, batch_size=32, heatmaps=False, settings=None, verbose=1):
+def explain_shards(
+    analyzer, source, out, *, shard_size=256, batch_size=32, heatmaps=False, settings=None, verbose=1
+):
     """Explain every sample of ``source`` into shard files under ``out``, skipping finished shards.
 
     Parameters
@@ -81,7 +83,9 @@ def explain_shards(analyzer, source, out, *, shard_size=256, batch_size=32, heat
     out = pathlib.Path(out)
     shard_size, batch_size = _positive(shard_size, "shard_size"), _positive(batch_size, "batch_size")
     if heatmaps and len(analyzer.input_specs[0].shape) != 4:
-        raise InputError(f"Heatmaps need image inputs (batch, H, W, C). Received: {analyzer.input_specs[0].shape}")
+        raise InputError(
+            f"Heatmaps need image inputs (batch, H, W, C). Received: {analyzer.input_specs[0].shape}"
+        )
     _claim(out, dict(settings or {}, shard_size=shard_size, samples=len(source)))
     keys = output_names(analyzer)
     progress = keras.utils.Progbar(len(source), verbose=1) if verbose else None

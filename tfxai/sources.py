@@ -111,7 +111,9 @@ class TFRecordFile:
         features = {}
         for spec in specs:
             if None in spec.shape[1:]:
-                raise InputError(f"TFRecord inputs need a fixed shape. Received: input {spec.name!r} {spec.shape}")
+                raise InputError(
+                    f"TFRecord inputs need a fixed shape. Received: input {spec.name!r} {spec.shape}"
+                )
             kind = tf.int64 if np.dtype(spec.dtype).kind in "iu" else tf.float32
             features[spec.name] = tf.io.FixedLenFeature((int(np.prod(spec.shape[1:])),), kind)
         self.features = features
@@ -153,7 +155,9 @@ def open_source(path, specs, scale: float = 1.0):
     path = pathlib.Path(path)
     if path.is_dir():
         if len(specs) != 1:
-            raise InputError(f"An image folder fits single-input models. This model has inputs {[s.name for s in specs]}")
+            raise InputError(
+                f"An image folder fits single-input models. This model has inputs {[s.name for s in specs]}"
+            )
         return ImageFolder(path, specs[0], scale)
     if not path.is_file():
         raise InputError(f"Inputs {str(path)!r} do not exist.")

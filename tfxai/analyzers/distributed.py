@@ -29,7 +29,6 @@ import tensorflow as tf
 
 from tfxai.errors import InputError
 
-
 _RUNNERS = weakref.WeakKeyDictionary()
 """Analyzer -> {(mode, strategy): ReplicaRunner}: each traced once, reused by later ``analyze`` calls."""
 
@@ -213,5 +212,9 @@ def _check_feature(spec, feature):
             f"shape {None if shape is None else tuple(shape)}: batch the dataset before distributing it."
         )
     expected = tf.as_dtype(spec.dtype)
-    if not (dtype.is_floating or dtype.is_integer or dtype.is_bool) or (expected.is_integer and dtype.is_floating):
-        raise InputError(f"Input {spec.name!r} expects dtype {spec.dtype}. The distributed dataset yields {dtype.name}.")
+    if not (dtype.is_floating or dtype.is_integer or dtype.is_bool) or (
+        expected.is_integer and dtype.is_floating
+    ):
+        raise InputError(
+            f"Input {spec.name!r} expects dtype {spec.dtype}. The distributed dataset yields {dtype.name}."
+        )

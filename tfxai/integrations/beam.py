@@ -52,8 +52,9 @@ class ExplainerModelHandler(ModelHandler):
     ``PredictionResult`` whose ``inference`` is ``{output name: array}``.
     """
 
-    def __init__(self, saved_model_dir: str, signature: str = "serving_default", *, min_batch_size=1,
-                 max_batch_size=64):
+    def __init__(
+        self, saved_model_dir: str, signature: str = "serving_default", *, min_batch_size=1, max_batch_size=64
+    ):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self.saved_model_dir = str(saved_model_dir)
         self.signature = signature
@@ -78,7 +79,9 @@ class ExplainerModelHandler(ModelHandler):
         elif len(names) == 1:
             stacked = {names[0]: np.stack(batch)}
         else:
-            raise ValueError(f"Examples of this signature are dicts with keys {names}. Received: {type(batch[0])}")
+            raise ValueError(
+                f"Examples of this signature are dicts with keys {names}. Received: {type(batch[0])}"
+            )
         outputs = {key: value.numpy() for key, value in model(**stacked).items()}
         return [
             PredictionResult(example, {key: value[i] for key, value in outputs.items()})
@@ -124,8 +127,9 @@ class ExplainToTFRecord(beam.PTransform):
         Largest batch handed to the SavedModel.
     """
 
-    def __init__(self, saved_model_dir, output_prefix, *, signature="serving_default", num_shards=0,
-                 max_batch_size=64):
+    def __init__(
+        self, saved_model_dir, output_prefix, *, signature="serving_default", num_shards=0, max_batch_size=64
+    ):
         super().__init__()
         self.handler = KeyedModelHandler(
             ExplainerModelHandler(saved_model_dir, signature, max_batch_size=max_batch_size)
@@ -137,7 +141,8 @@ class ExplainToTFRecord(beam.PTransform):
             keyed_examples
             | "Explain" >> RunInference(self.handler)
             | "ToExample" >> beam.MapTuple(to_example)
-            | "Write" >> beam.io.WriteToTFRecord(
+            | "Write"
+            >> beam.io.WriteToTFRecord(
                 self.output_prefix, file_name_suffix=".tfrecord", num_shards=self.num_shards
             )
         )
@@ -159,7 +164,9 @@ def read_results(pattern) -> dict:
         key = _key(features[KEY])
         names = [n for n in features if n != KEY and not n.endswith(".shape")]
         results[key] = {
-            n: np.asarray(features[n].float_list.value, np.float32).reshape(features[f"{n}.shape"].int64_list.value)
+            n: np.asarray(features[n].float_list.value, np.float32).reshape(
+                features[f"{n}.shape"].int64_list.value
+            )
             for n in names
         }
     return results
@@ -178,7 +185,11 @@ def parse_input(record: bytes, specs: dict):
     key = _key(features[KEY])
     example = {}
     for name, (shape, dtype) in specs.items():
-        values = features[name].int64_list.value if np.dtype(dtype).kind in "iu" else features[name].float_list.value
+        values = (
+            features[name].int64_list.value
+            if np.dtype(dtype).kind in "iu"
+            else features[name].float_list.value
+        )
         example[name] = np.asarray(values, dtype).reshape(shape)
     return key, example
 
@@ -188,14 +199,23 @@ def input_specs(saved_model_dir: str, signature: str = "serving_default") -> dic
     import tensorflow as tf  # noqa: PLC0415
 
     function = tf.saved_model.load(saved_model_dir).signatures[signature]
-    return {name: (tuple(spec.shape[1:]), spec.dtype.name) for name, spec in function.structured_input_signature[1].items()}
+    return {
+        name: (tuple(spec.shape[1:]), spec.dtype.name)
+        for name, spec in function.structured_input_signature[1].items()
+    }
 
 
 def main(argv=None):
     """``python -m tfxai.integrations.beam --saved_model DIR --inputs GLOB --output PREFIX [runner options]``."""
-    parser = argparse.ArgumentParser(description="Explain TFRecord examples with an exported explainer on Beam.")
+    parser = argparse.ArgumentParser(
+        description="Explain TFRecord examples with an exported explainer on Beam."
+    )
     parser.add_argument("--saved_model", required=True, help="the explainer SavedModel (local or gs://)")
-    parser.add_argument("--inputs", required=True, help="TFRecord files of tf.train.Example: 'key' + one flat feature per input")
+    parser.add_argument(
+        "--inputs",
+        required=True,
+        help="TFRecord files of tf.train.Example: 'key' + one flat feature per input",
+    )
     parser.add_argument("--output", required=True, help="output prefix of the sharded .tfrecord files")
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--num_shards", type=int, default=0)
@@ -207,7 +227,9 @@ def main(argv=None):
             pipeline
             | "Read" >> beam.io.ReadFromTFRecord(args.inputs)
             | "Parse" >> beam.Map(parse_input, specs)
-            | ExplainToTFRecord(args.saved_model, args.output, signature=args.signature, num_shards=args.num_shards)
+            | ExplainToTFRecord(
+                args.saved_model, args.output, signature=args.signature, num_shards=args.num_shards
+            )
         )
 
 
