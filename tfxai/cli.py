@@ -1,4 +1,4 @@
-"""The ``tfxai`` command: ``demo``, ``check``, ``export`` and ``evaluate``.
+"""The ``tfxai`` command: ``demo``, ``check``, ``explain``, ``export`` and ``evaluate``.
 
 This module owns every command of the console script and the loading of
 model files. It imports TensorFlow and Keras only inside the command
@@ -173,6 +173,62 @@ def _export_from_file(args):
     analyzers = {name: create_analyzer(method, model, **params) for name, method in zip(names, args.method)}
     path = export_analyzers(analyzers, args.output, overwrite=args.overwrite)
     return path, names, analyzers[names[0]]
+
+
+def add_explain_command(subparsers) -> argparse.ArgumentParser:
+    """Add ``explain MODEL INPUTS --method NAME --out DIR`` to an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "explain",
+        help="explain a folder of images, an .npy/.npz file or a TFRecord file into sharded .npz files",
+        description="Explain every input with one method, in batches, into OUT/shard-<k>.npz files holding "
+        "predictions, relevance and explained (the keys of an exported explainer) and the sample names. "
+        "Finished shards are skipped, so an interrupted run resumes where it stopped.",
+    )
+    parser.add_argument("model", help="a .keras/.h5 file, or a keras.applications name (built without weights)")
+    parser.add_argument(
+        "inputs",
+        help="a folder of PNG/JPEG images (resized to the model input), an .npy file, an .npz file with one "
+        "array per input name, or a .tfrecord file of tf.train.Example with one flat feature per input name",
+    )
+    parser.add_argument("--method", required=True, metavar="NAME", help="analyzer name, e.g. lrp.epsilon")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder of the shards")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", type=_parameter,
+        help="method or composite parameter, VALUE in JSON (epsilon=0.1)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="samples per analysis call (default: 32)")
+    parser.add_argument("--shard-size", type=int, default=256, help="samples per shard file (default: 256)")
+    parser.add_argument("--scale", type=float, default=1.0, help="factor for image pixels 0..255, e.g. 0.00392")
+    parser.add_argument("--input-shape", type=_shape, default=None, help="for keras.applications names: H,W,C")
+    parser.add_argument("--heatmaps", action="store_true", help="also write OUT/heatmaps/<name>.png per image")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def run_explain_command(args) -> int:
+    """Run ``tfxai explain`` for parsed arguments; print errors, return the exit status."""
+    from tfxai import shards, sources  # noqa: PLC0415
+    from tfxai.analyzers import create_analyzer  # noqa: PLC0415
+
+    try:
+        analyzer = create_analyzer(args.method, load_model(args.model, args.input_shape), **dict(args.param))
+        source = sources.open_source(args.inputs, analyzer.input_specs, args.scale)
+        settings = {
+            "model": str(args.model), "inputs": str(args.inputs), "method": args.method,
+            "params": dict(args.param), "scale": args.scale,
+        }
+        run = shards.explain_shards(
+            analyzer, source, args.out, shard_size=args.shard_size, batch_size=args.batch_size,
+            heatmaps=args.heatmaps, settings=settings, verbose=0 if args.quiet else 1,
+        )
+    except (TfxaiError, KeyError, ValueError, TypeError, OSError) as error:
+        print(f"tfxai explain: error: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{run.samples} samples: wrote {len(run.written)} shards, skipped {len(run.skipped)} finished ones "
+        f"in {args.out}"
+    )
+    return 0
 
 
 def load_model_file(path):
@@ -397,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo_command(subparsers)
     add_check_command(subparsers).set_defaults(handler=run_check_command)
+    add_explain_command(subparsers).set_defaults(handler=run_explain_command)
     add_export_command(subparsers)
     _add_evaluate_command(subparsers)
     return parser
