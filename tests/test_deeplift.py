@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import make_inputs, predict, summed
 
 import tfxai
-from conftest import make_inputs, predict, summed
 from tfxai.errors import ModelError, UnsupportedLayerError
 
 L = keras.layers
@@ -50,7 +50,10 @@ def test_summation_to_delta_multi_input_and_index_selection(zoo):
 
 
 def _dense_layers(model):
-    return [(layer.kernel.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64)) for layer in model.layers]
+    return [
+        (layer.kernel.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64))
+        for layer in model.layers
+    ]
 
 
 def _forward(layers, x):
@@ -74,7 +77,7 @@ def _rescale(m, dz, dy, grad):
 
 def numpy_deeplift(layers, x, ref, target, reveal_cancel):
     """DeepLIFT of a ReLU MLP written out neuron by neuron (Shrikumar et al. 2017, eqs. of sec. 3)."""
-    relu = lambda v: np.maximum(v, 0.0)  # noqa: E731
+    relu = lambda v: np.maximum(v, 0.0)
     zs, acts = _forward(layers, x)
     zr, actr = _forward(layers, ref)
     m = np.zeros_like(zs[-1])
@@ -88,8 +91,12 @@ def numpy_deeplift(layers, x, ref, target, reveal_cancel):
             terms = da[:, :, None] * w[None]  # (B, in, out): contribution of input i to dz_j
             dpos, dneg = np.where(terms > 0, terms, 0).sum(1), np.where(terms < 0, terms, 0).sum(1)
             base = zr[k]
-            ypos = 0.5 * (relu(base + dpos) - relu(base)) + 0.5 * (relu(base + dpos + dneg) - relu(base + dneg))
-            yneg = 0.5 * (relu(base + dneg) - relu(base)) + 0.5 * (relu(base + dpos + dneg) - relu(base + dpos))
+            ypos = 0.5 * (relu(base + dpos) - relu(base)) + 0.5 * (
+                relu(base + dpos + dneg) - relu(base + dneg)
+            )
+            yneg = 0.5 * (relu(base + dneg) - relu(base)) + 0.5 * (
+                relu(base + dpos + dneg) - relu(base + dpos)
+            )
             grad = (zs[k] > 0).astype(float)
             mpos, mneg = _rescale(m, dpos, ypos, grad), _rescale(m, dneg, yneg, grad)
             # an input with da == 0 has no term of either sign: the mean of both multipliers
@@ -139,7 +146,9 @@ def test_deeplift_on_a_linear_model_is_weight_times_difference():
     model = keras.Sequential([keras.Input((5,)), L.Dense(3, bias_initializer="random_normal")])
     x = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
     relevance = tfxai.create_analyzer("deeplift", model, baseline=1.0).analyze(x, neuron_selection=1)
-    np.testing.assert_allclose(relevance, (x - 1.0) * model.layers[0].kernel.numpy()[:, 1], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        relevance, (x - 1.0) * model.layers[0].kernel.numpy()[:, 1], rtol=1e-6, atol=1e-6
+    )
 
 
 def test_unsupported_layers_are_named():

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import make_inputs, predict, required_params
 
 import tfxai
-from conftest import make_inputs, predict, required_params
 from tfxai.analyzers.sobol import scrambled_halton
 
 L = keras.layers
@@ -65,7 +65,9 @@ def _patch_model():
 def test_rise_equals_a_numpy_rise_with_the_same_masks(zoo):
     model = zoo("cnn", True)
     x = make_inputs(model, 2, seed=1)
-    analyzer = tfxai.create_analyzer("rise", model, n_masks=50, grid_size=3, keep_probability=0.4, chunk_size=16)
+    analyzer = tfxai.create_analyzer(
+        "rise", model, n_masks=50, grid_size=3, keep_probability=0.4, chunk_size=16
+    )
     masks = []
     for grid, shift in zip(analyzer.grids, analyzer.shifts):
         up = numpy_resize(numpy_resize(grid.astype(np.float64), 0, 4 * 3), 1, 4 * 3)  # cell = ceil(8 / 3)
@@ -83,7 +85,9 @@ def test_rise_equals_a_numpy_rise_with_the_same_masks(zoo):
 def test_rise_finds_planted_evidence():
     model = _patch_model()
     x = np.ones((1, 8, 8, 2), np.float32)
-    saliency = tfxai.create_analyzer("rise", model, n_masks=500, grid_size=4).analyze(x, neuron_selection=0)[0, ..., 0]
+    saliency = tfxai.create_analyzer("rise", model, n_masks=500, grid_size=4).analyze(x, neuron_selection=0)[
+        0, ..., 0
+    ]
     inside = saliency[2:4, 4:6].mean()
     outside = np.delete(saliency.ravel(), [r * 8 + c for r in (2, 3) for c in (4, 5)]).mean()
     # Far from the patch a mask value is independent of f: S -> E[f] = 4 p = 2; inside it is correlated.
@@ -117,7 +121,9 @@ def test_score_cam_equals_a_numpy_score_cam(zoo):
         cam = np.maximum(cam, 0)
         expected[b] = numpy_resize(numpy_resize(cam, 0, 8), 1, 8)
     got = analyzer.analyze(x)
-    np.testing.assert_allclose(got, np.repeat(expected[..., None], 2, -1), atol=2e-5 * max(1, np.abs(expected).max()))
+    np.testing.assert_allclose(
+        got, np.repeat(expected[..., None], 2, -1), atol=2e-5 * max(1, np.abs(expected).max())
+    )
 
 
 # --------------------------------------------------------------------------- Sobol
@@ -144,20 +150,28 @@ def test_sobol_equals_a_numpy_estimator_with_the_same_design(zoo):
     x = make_inputs(model, 2, seed=3)
     analyzer = tfxai.create_analyzer("sobol", model, grid_size=2, n_designs=16, chunk_size=20)
     assert analyzer.masks.shape == (16 * 6, 4)
-    np.testing.assert_array_equal(analyzer.masks[32:48, 1:], analyzer.masks[:16, 1:])  # A_B^1 keeps A elsewhere
-    np.testing.assert_array_equal(analyzer.masks[32:48, 0], analyzer.masks[16:32, 0])  # ... and takes B's column
+    np.testing.assert_array_equal(
+        analyzer.masks[32:48, 1:], analyzer.masks[:16, 1:]
+    )  # A_B^1 keeps A elsewhere
+    np.testing.assert_array_equal(
+        analyzer.masks[32:48, 0], analyzer.masks[16:32, 0]
+    )  # ... and takes B's column
     got = analyzer.analyze(x)
     target = predict(model, x).argmax(axis=1)
     index = analyzer.groups.index[0]
     for b in range(2):
-        total = numpy_sobol(lambda r: predict(model, r.astype(np.float32))[:, target[b]], x[b], index, analyzer.masks, 16, 4)
+        total = numpy_sobol(
+            lambda r, t=target[b]: predict(model, r.astype(np.float32))[:, t], x[b], index, analyzer.masks, 16, 4
+        )
         np.testing.assert_allclose(got[b], total[index], rtol=2e-4, atol=1e-6)
 
 
 def test_sobol_gives_zero_to_cells_the_output_ignores():
     model = _patch_model()
     x = np.ones((1, 8, 8, 2), np.float32)
-    got = tfxai.create_analyzer("sobol", model, grid_size=4, n_designs=16).analyze(x, neuron_selection=0)[0, ..., 0]
+    got = tfxai.create_analyzer("sobol", model, grid_size=4, n_designs=16).analyze(x, neuron_selection=0)[
+        0, ..., 0
+    ]
     cells = got[::2, ::2]  # one value per 2x2 cell
     assert cells[1, 2] > 0.5  # the planted cell explains all the variance
     np.testing.assert_array_equal(np.delete(cells.ravel(), 1 * 4 + 2), 0.0)
@@ -169,7 +183,9 @@ def test_sobol_gives_zero_to_cells_the_output_ignores():
 def test_squaregrad_is_the_mean_squared_gradient_over_the_same_noise(zoo):
     model = zoo("cnn", True)
     x = make_inputs(model, 2, seed=4)
-    got = tfxai.create_analyzer("squaregrad", model, n_samples=6, noise_level=0.2, seed=3, chunk_size=4).analyze(x)
+    got = tfxai.create_analyzer(
+        "squaregrad", model, n_samples=6, noise_level=0.2, seed=3, chunk_size=4
+    ).analyze(x)
     noise = tf.random.stateless_normal((6,) + x.shape[1:], seed=[3, 0], alg="philox").numpy()
     sigma = 0.2 * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))
     target = predict(model, x).argmax(axis=1)
@@ -212,5 +228,9 @@ def test_export_equals_analyze(zoo, name, tmp_path):
     got = signatures["explain"](**{input_name: tf.constant(x)})["relevance"].numpy()
     np.testing.assert_allclose(got, analyzer.analyze(x), atol=1e-6 * max(1.0, np.abs(got).max()))
     target = np.array([2, 0, 1], np.int32)
-    got = signatures["explain_target"](**{input_name: tf.constant(x), "target": tf.constant(target)})["relevance"]
-    np.testing.assert_allclose(got.numpy(), analyzer.analyze(x, neuron_selection=target), atol=1e-6 * max(1.0, np.abs(got).max()))
+    got = signatures["explain_target"](**{input_name: tf.constant(x), "target": tf.constant(target)})[
+        "relevance"
+    ]
+    np.testing.assert_allclose(
+        got.numpy(), analyzer.analyze(x, neuron_selection=target), atol=1e-6 * max(1.0, np.abs(got).max())
+    )

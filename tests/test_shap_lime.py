@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import make_inputs, predict
 
 import tfxai
-from conftest import make_inputs, predict
 from tfxai.analyzers.features import feature_groups
 from tfxai.inputs import InputSpec
 
@@ -66,12 +66,19 @@ def test_kernel_shap_is_exact_on_a_linear_model(n_samples):
 
 @pytest.mark.parametrize(
     "name, features, grid_size, m",
-    [("mlp", "columns", 8, 6), ("mlp", np.array([0, 0, 1, 2, 2, 1]), 8, 3), ("cnn", "grid", 2, 4), ("cnn", "grid", (2, 4), 8)],
+    [
+        ("mlp", "columns", 8, 6),
+        ("mlp", np.array([0, 0, 1, 2, 2, 1]), 8, 3),
+        ("cnn", "grid", 2, 4),
+        ("cnn", "grid", (2, 4), 8),
+    ],
 )
 def test_kernel_shap_equals_brute_force_shapley_values(zoo, name, features, grid_size, m):
     model = zoo(name, True)
     x = make_inputs(model, 3, seed=4)
-    analyzer = tfxai.create_analyzer("kernel_shap", model, features=features, grid_size=grid_size, baseline=0.1)
+    analyzer = tfxai.create_analyzer(
+        "kernel_shap", model, features=features, grid_size=grid_size, baseline=0.1
+    )
     assert analyzer.groups.count == m
     got, delta = analyzer.analyze(x, return_delta=True)
     index, sizes = analyzer.groups.index[0], analyzer.groups.sizes
@@ -120,7 +127,9 @@ def test_kernel_shap_agrees_with_the_shap_package(zoo):
     x = make_inputs(model, 3, seed=12)
     baseline = np.linspace(-0.3, 0.3, 6)
     got = tfxai.create_analyzer("kernel_shap", model, baseline=baseline).analyze(x, neuron_selection=0)
-    explainer = shap.KernelExplainer(lambda rows: np.asarray(model(rows.astype(np.float32)))[:, 0], baseline[None])
+    explainer = shap.KernelExplainer(
+        lambda rows: np.asarray(model(rows.astype(np.float32)))[:, 0], baseline[None]
+    )
     reference = explainer.shap_values(x.astype(np.float64), nsamples=2**6, silent=True)
     np.testing.assert_allclose(got, reference, atol=5e-6)
 
@@ -185,7 +194,9 @@ def test_lime_equals_a_numpy_lime_with_the_same_coalitions(zoo, ridge):
 def test_lime_recovers_a_linear_model():
     model = _linear_model()
     x = np.random.default_rng(2).normal(size=(3, 6)).astype(np.float32)
-    got = tfxai.create_analyzer("lime", model, ridge=0.0, n_samples=64, baseline=-1.0).analyze(x, neuron_selection=1)
+    got = tfxai.create_analyzer("lime", model, ridge=0.0, n_samples=64, baseline=-1.0).analyze(
+        x, neuron_selection=1
+    )
     np.testing.assert_allclose(got, model.layers[0].kernel.numpy()[:, 1] * (x + 1.0), atol=2e-5)
 
 
@@ -198,7 +209,9 @@ def test_lime_is_seeded_and_batch_independent(zoo):
     got = first.analyze(x)
     np.testing.assert_array_equal(again.analyze(x), got)
     assert np.abs(other.analyze(x) - got).max() > 1e-4
-    np.testing.assert_allclose(np.concatenate([first.analyze(x[i : i + 1]) for i in range(5)]), got, atol=1e-6)
+    np.testing.assert_allclose(
+        np.concatenate([first.analyze(x[i : i + 1]) for i in range(5)]), got, atol=1e-6
+    )
 
 
 # --------------------------------------------------------------------------- GradientSHAP
@@ -206,7 +219,9 @@ def test_lime_is_seeded_and_batch_independent(zoo):
 
 def _mlp_gradient(model, points, target):
     """Gradient of one logit of a ReLU MLP at ``points``, by hand (NumPy)."""
-    layers = [(lay.kernel.numpy().astype(np.float64), lay.bias.numpy().astype(np.float64)) for lay in model.layers]
+    layers = [
+        (lay.kernel.numpy().astype(np.float64), lay.bias.numpy().astype(np.float64)) for lay in model.layers
+    ]
     masks, a = [], points
     for k, (w, b) in enumerate(layers):
         z = a @ w + b
@@ -227,7 +242,9 @@ def numpy_gradient_shap(model, x, background, picks, alphas, noise, target):
     for k, alpha, eps in zip(picks, alphas, noise):
         span = x + eps[None] - background[k][None]
         point = background[k][None] + alpha * span
-        draws.append(span * np.stack([_mlp_gradient(model, point[i : i + 1], t)[0] for i, t in enumerate(target)]))
+        draws.append(
+            span * np.stack([_mlp_gradient(model, point[i : i + 1], t)[0] for i, t in enumerate(target)])
+        )
     return np.array(draws)
 
 
@@ -243,7 +260,9 @@ def test_gradient_shap_equals_a_numpy_re_implementation_with_the_same_draws(zoo)
     draws = numpy_gradient_shap(model, x, background, analyzer.picks, analyzer.alphas, noise, target)
     got = analyzer.analyze(x.astype(np.float32))
     np.testing.assert_allclose(got, draws.mean(axis=0), atol=2e-6)
-    np.testing.assert_allclose(np.concatenate([analyzer.analyze(x[i : i + 1].astype(np.float32)) for i in range(3)]), got, atol=1e-6)
+    np.testing.assert_allclose(
+        np.concatenate([analyzer.analyze(x[i : i + 1].astype(np.float32)) for i in range(3)]), got, atol=1e-6
+    )
 
 
 @pytest.mark.slow
@@ -252,7 +271,9 @@ def test_gradient_shap_approaches_integrated_gradients_over_the_background(zoo):
     model = zoo("mlp", True)
     x = make_inputs(model, 2, seed=1)
     background = make_inputs(model, 3, seed=2)
-    analyzer = tfxai.create_analyzer("gradient_shap", model, background=background, n_samples=4096, chunk_size=256)
+    analyzer = tfxai.create_analyzer(
+        "gradient_shap", model, background=background, n_samples=4096, chunk_size=256
+    )
     got = analyzer.analyze(x)
     ig = np.mean(
         [

@@ -126,7 +126,7 @@ class SecantMax(Rescale):
     """
 
     def backward(self, node, state, relevance):
-        function = lambda *v: node.forward(list(v), state.params)[0]  # noqa: E731
+        function = lambda *v: node.forward(list(v), state.params)[0]
         xs, refs = state.inputs, state.reference.inputs
         deltas = [x - r for x, r in zip(xs, refs)]
         d = 0.5 * (_jvp(function, xs, deltas) + _jvp(function, refs, deltas))
@@ -181,8 +181,8 @@ class RevealCancel(Rule):
         a, a_ref = state.inputs[0], state.reference.inputs[0]
         da = a - a_ref
         kernel, _ = state.params
-        f_pos = lambda v: node.forward([v], (positive(kernel), None))[0]  # noqa: E731
-        f_neg = lambda v: node.forward([v], (negative(kernel), None))[0]  # noqa: E731
+        f_pos = lambda v: node.forward([v], (positive(kernel), None))[0]
+        f_neg = lambda v: node.forward([v], (negative(kernel), None))[0]
         dz_pos = f_pos(positive(da)) + f_neg(negative(da))
         dz_neg = f_pos(negative(da)) + f_neg(positive(da))
         z_ref = state.reference.outputs[0]
@@ -193,8 +193,8 @@ class RevealCancel(Rule):
         gradient = vjp(self._g, [state.outputs[0]], m)[0]
         m_pos = _secant(m, dy_pos, dz_pos, self.tolerance, gradient)
         m_neg = _secant(m, dy_neg, dz_neg, self.tolerance, gradient)
-        back_pos = lambda s: vjp(f_pos, [a], s)[0]  # noqa: E731
-        back_neg = lambda s: vjp(f_neg, [a], s)[0]  # noqa: E731
+        back_pos = lambda s: vjp(f_pos, [a], s)[0]
+        back_neg = lambda s: vjp(f_neg, [a], s)[0]
         rising = back_pos(m_pos) + back_neg(m_neg)
         falling = back_pos(m_neg) + back_neg(m_pos)
         return [tf.where(da > 0, rising, tf.where(da < 0, falling, 0.5 * (rising + falling)))]

@@ -69,7 +69,9 @@ class DeepLIFT(Analyzer):
         super().__init__(model, **kwargs)
         require_float_inputs(self, "DeepLIFT")
         self.reveal_cancel = bool(reveal_cancel)
-        self.assignment = deeplift_rules.assign(self.view, self.explained_key(), self.reveal_cancel, tolerance)
+        self.assignment = deeplift_rules.assign(
+            self.view, self.explained_key(), self.reveal_cancel, tolerance
+        )
         self.baselines = per_input(baseline, len(self.input_specs))
         for spec, base in zip(self.input_specs, self.baselines):
             check_baseline(spec, base)
@@ -176,7 +178,9 @@ def background_arrays(specs, background) -> list:
     for spec, array in zip(specs, arrays):
         array = np.asarray(array, dtype=np.dtype(spec.dtype))
         sample = tuple(spec.shape[1:])
-        fits = array.ndim == len(sample) + 1 and all(d is None or d == a for d, a in zip(sample, array.shape[1:]))
+        fits = array.ndim == len(sample) + 1 and all(
+            d is None or d == a for d, a in zip(sample, array.shape[1:])
+        )
         if not fits or len(array) == 0:
             raise ValueError(
                 f"The background of input {spec.name!r} must have shape (K, {', '.join(map(str, sample))}) "
@@ -192,7 +196,7 @@ def background_arrays(specs, background) -> list:
 
 def require_float_inputs(analyzer, method: str):
     """Raise a ModelError naming the integer (token id) inputs, which ``method`` cannot vary."""
-    integers = [spec.name for spec in analyzer.input_specs if not np.dtype(spec.dtype).kind == "f"]
+    integers = [spec.name for spec in analyzer.input_specs if np.dtype(spec.dtype).kind != "f"]
     if integers:
         raise ModelError(
             f"{method} explains float inputs; model inputs {integers} are integers (token ids). "

@@ -47,7 +47,7 @@ class FeatureGroups:
     @property
     def count(self) -> int:
         """Number of features."""
-        return int(len(self.sizes))
+        return len(self.sizes)
 
     def masks(self, z):
         """Per input, mask values ``(n, *sample)`` of coalitions ``z`` of shape ``(n, count)``."""

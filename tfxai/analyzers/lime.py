@@ -103,7 +103,9 @@ class LIME(Analyzer):
         self.n_samples = batched.check_count("n_samples", n_samples)
         self.chunk_size = batched.check_count("chunk_size", chunk_size)
         if not (math.isfinite(float(kernel_width)) and float(kernel_width) > 0):
-            raise ValueError(f"kernel_width must be a finite number > 0. Received: kernel_width={kernel_width!r}")
+            raise ValueError(
+                f"kernel_width must be a finite number > 0. Received: kernel_width={kernel_width!r}"
+            )
         if not (math.isfinite(float(ridge)) and float(ridge) >= 0):
             raise ValueError(f"ridge must be a finite number >= 0. Received: ridge={ridge!r}")
         self.kernel_width, self.ridge, self.seed = float(kernel_width), float(ridge), int(seed)
@@ -115,6 +117,8 @@ class LIME(Analyzer):
         self.projection = lime_projection(self.coalitions, self.weights, self.ridge)
 
     def relevance(self, xs, forward):
-        y = coalition_scores(self, xs, forward.mask, self.groups, self.baselines, self.coalitions, self.chunk_size)
+        y = coalition_scores(
+            self, xs, forward.mask, self.groups, self.baselines, self.coalitions, self.chunk_size
+        )
         beta = tf.constant(self.projection[1:]) @ tf.cast(y, tf.float64)
         return self.groups.spread(tf.transpose(beta), forward.output.dtype)

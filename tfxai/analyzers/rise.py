@@ -75,7 +75,9 @@ class RISE(Analyzer):
         self.grid_size = batched.check_count("grid_size", grid_size)
         self.chunk_size = batched.check_count("chunk_size", chunk_size)
         if not 0 < float(keep_probability) <= 1:
-            raise ValueError(f"keep_probability must be in (0, 1]. Received: keep_probability={keep_probability!r}")
+            raise ValueError(
+                f"keep_probability must be in (0, 1]. Received: keep_probability={keep_probability!r}"
+            )
         self.keep_probability = float(keep_probability)
         self.baselines = baseline_arrays(self.input_specs, baseline)
         self.cells = tuple(-(-size // self.grid_size) for size in self.spatial)

@@ -22,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfxai.analyzers import batched, features
-from tfxai.analyzers.features import baseline_arrays, feature_groups
 from tfxai.analyzers.base import Analyzer, explained_value
 from tfxai.analyzers.deeplift import background_arrays, expected_output, require_float_inputs
+from tfxai.analyzers.features import baseline_arrays, feature_groups
 from tfxai.analyzers.gradient import Gradient, _fixed_selection
 
 
@@ -88,7 +88,9 @@ class GradientSHAP(Gradient):
         self.n_samples = batched.check_count("n_samples", n_samples)
         self.chunk_size = batched.check_count("chunk_size", chunk_size)
         if not (float(noise_scale) >= 0 and math.isfinite(float(noise_scale))):
-            raise ValueError(f"noise_scale must be a finite number >= 0. Received: noise_scale={noise_scale!r}")
+            raise ValueError(
+                f"noise_scale must be a finite number >= 0. Received: noise_scale={noise_scale!r}"
+            )
         self.noise_scale = float(noise_scale)
         self.seed = int(seed)
         rng = np.random.default_rng(self.seed)
@@ -113,7 +115,7 @@ class GradientSHAP(Gradient):
 
         def step(indices, valid):
             alpha = tf.gather(alphas, indices)
-            starts, points, spans = [], [], []
+            points, spans = [], []
             for x, b, eps in zip(xs, background, noise):
                 start = tf.gather(b, tf.gather(picks, indices))[:, None]
                 span = x[None] + tf.gather(eps, indices)[:, None] - start
@@ -244,11 +246,15 @@ class KernelSHAP(Analyzer):
         self.seed = int(seed)
         rng = np.random.default_rng(self.seed)
         self.coalitions, self.weights = shapley_design(self.groups.count, self.n_samples, rng)
-        self.projection = constrained_projection(self.coalitions, self.weights) if len(self.coalitions) else None
+        self.projection = (
+            constrained_projection(self.coalitions, self.weights) if len(self.coalitions) else None
+        )
 
     def baseline_score(self, xs, mask):
         """Per sample, ``f(baseline)`` of the neurons ``mask``."""
-        rows = [features.perturb(x, tf.zeros((1,) + tuple(x.shape[1:])), b) for x, b in zip(xs, self.baselines)]
+        rows = [
+            features.perturb(x, tf.zeros((1,) + tuple(x.shape[1:])), b) for x, b in zip(xs, self.baselines)
+        ]
         return features.scores(self, rows, mask, 1)[0]
 
     def relevance(self, xs, forward):
