@@ -18,6 +18,25 @@ import pytest  # noqa: E402
 
 L = keras.layers
 
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--runslow",
+        action="store_true",
+        default=False,
+        help="also run the tests marked slow (heavy keras.applications models, tutorials, export subprocesses)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect-by-skip the tests marked ``slow`` unless ``--runslow`` is given (a selection, like ``-m``)."""
+    if config.getoption("--runslow"):
+        return
+    needs_runslow = pytest.mark.skip(reason="needs --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(needs_runslow)
+
 N_FEATURES = 6
 IMAGE_SHAPE = (8, 8, 2)
 N_CLASSES = 3
