@@ -15,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 import tfxai
-from tfxai import cli, cli_options, logs
+from tfxai import cli, logs
+from tfxai.cli import options as cli_options
 
 L = keras.layers
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -196,7 +197,7 @@ def test_an_unexpected_error_prints_its_traceback_and_exits_with_5(monkeypatch, 
     def broken(args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "run_check_command", broken)
+    monkeypatch.setattr(cli.check, "run_check_command", broken)
     assert cli.main(["check", "x.keras"]) == 5
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug" in err and "please report it" in err

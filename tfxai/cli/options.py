@@ -1,4 +1,4 @@
-"""Options, argument types and exit status of the ``tfxai`` command line (see :mod:`tfxai.cli`).
+"""Options, argument types, sub-parsers and exit status shared by the ``tfxai`` commands (:mod:`tfxai.cli`).
 
 Imports neither TensorFlow nor Keras: the parser is built and argument
 errors are reported before either is loaded.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from tfxai import user_classes
 from tfxai.errors import (
@@ -30,6 +31,7 @@ EXIT_STATUS = {
 }
 """Exit status of every ``tfxai`` command -> what it means."""
 
+
 def exit_status(error: Exception) -> int:
     """The exit status (:data:`EXIT_STATUS`) a command returns for ``error``."""
     if isinstance(error, UnsupportedLayerError):
@@ -44,6 +46,19 @@ def exit_status(error: Exception) -> int:
 def epilog() -> str:
     rows = "\n".join(f"  {status}  {meaning}" for status, meaning in EXIT_STATUS.items())
     return f"exit status:\n{rows}"
+
+
+def subparser(subparsers, name, **kwargs) -> argparse.ArgumentParser:
+    """A command's parser, with the exit status table as its epilog."""
+    return subparsers.add_parser(
+        name, epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
+
+
+def failed(command: str, error: Exception) -> int:
+    """Print ``error`` as ``tfxai COMMAND: error: ...`` and return its exit status."""
+    print(f"tfxai {command}: error: {error}", file=sys.stderr)
+    return exit_status(error)
 
 
 def add_model_options(parser) -> None:
