@@ -22,6 +22,8 @@ that computes the same function; the user's Keras model is never touched.
 * :func:`mark_gates` finds the gate of element-wise products (squeeze-and-
   excitation, EfficientNet / MobileNetV3 gating) and retypes them as
   :class:`GatedProduct`, signal first.
+* :func:`tfxai.transformer_rules.mark_attention_mix` retypes products of
+  attention weights and values (``einsum``/``matmul`` of a softmax output).
 * :func:`strip_softmax` makes explanations start from the logits when a model
   output is a softmax.
 """
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import keras
 
-from tfxai import linear
+from tfxai import linear, transformer_rules
 from tfxai.graph import GraphView, Node, application_layer_classes, raw_op_classes
 
 
@@ -189,7 +191,7 @@ def _fold(source: Node, norm_node: Node) -> Node:
 def _can_fold(view, source, norm_node, consumers) -> bool:
     if source is None or source.params is None or source.activation is not None:
         return False
-    if not issubclass(source.op_type, tuple(linear.LINEAR_MAPS)):
+    if not issubclass(source.op_type, tuple(linear.LINEAR_MAPS)) or issubclass(source.op_type, keras.layers.EinsumDense):
         return False
     z_key = norm_node.inputs[0]
     if len(consumers.get(z_key, ())) != 1 or z_key in view.outputs:
@@ -390,5 +392,13 @@ def unwrap_time_distributed(view: GraphView) -> GraphView:
     return view.replace(nodes=tuple(nodes))
 
 
-CANONIZERS = (unwrap_time_distributed, linearize, fold_affine, mark_constant_affine, mark_gates, strip_softmax)
+CANONIZERS = (
+    unwrap_time_distributed,
+    linearize,
+    fold_affine,
+    mark_constant_affine,
+    mark_gates,
+    transformer_rules.mark_attention_mix,
+    strip_softmax,
+)
 """Every canonizer, in the order :func:`canonize` applies them."""

@@ -51,7 +51,7 @@ def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> d
     view : GraphView
         The (canonized) model.
     assignment : dict
-        Node name -> Rule.
+        Node name -> Rule, for the nodes relevance can reach.
     states : dict
         Node name -> NodeState, from :func:`forward`.
     start : dict
@@ -66,8 +66,8 @@ def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> d
     relevance = dict(start)
     for node in reversed(view.nodes):
         incoming = [relevance.pop(key, None) for key in node.outputs]
-        if all(r is None for r in incoming):
-            continue
+        if all(r is None for r in incoming) or node.name not in assignment:
+            continue  # a node without a rule is one no rule carries relevance to (see composites.assign)
         state = states[node.name]
         incoming = [tf.zeros_like(out) if r is None else r for r, out in zip(incoming, state.outputs)]
         outgoing = assignment[node.name].backward(node, state, incoming)

@@ -88,7 +88,7 @@ def create_analyzer(name: str, model, **kwargs) -> Analyzer:
     return factory(model, **kwargs)
 
 
-BASE_OPTIONS = ("output_index", "jit_compile")
+BASE_OPTIONS = ("output_index", "jit_compile", "sequence_length")
 LRP_OPTIONS = BASE_OPTIONS + ("rules", "input_layer_rule")
 
 
