@@ -770,7 +770,7 @@ def test_convnext_stochastic_depth_is_the_identity():
 def test_lambda_and_unknown_layers_fail_with_one_clear_error_or_take_a_registered_rule():
     class Scale(L.Layer):
         def call(self, inputs):
-            return 3.0 * inputs
+            return tf.math.scalar_mul(3.0, inputs)  # a raw TF op: tfxai cannot capture it
 
     x = keras.Input((4,))
     h = L.Lambda(lambda t: t * 2.0, name="double")(L.Dense(4, name="d1")(x))

@@ -49,9 +49,21 @@ def canonize(view: GraphView) -> GraphView:
     GraphView
         An equivalent view whose weighted layers are linear nodes.
     """
+    view = view.replace(nodes=tuple(_canonize_inner(node) for node in view.nodes))
     for canonizer in CANONIZERS:
         view = canonizer(view)
     return view
+
+
+def _canonize_inner(node: Node) -> Node:
+    """A node captured per sample gets its inner graph canonized too (its outputs are not explained: no softmax strip)."""
+    if node.inner is None:
+        return node
+    inner = node.inner.replace(nodes=tuple(_canonize_inner(n) for n in node.inner.nodes))
+    for canonizer in CANONIZERS:
+        if canonizer is not strip_softmax:
+            inner = canonizer(inner)
+    return node.replace(inner=inner)
 
 
 def activation_name(function) -> str | None:
@@ -287,11 +299,19 @@ def _signal_inputs(view, node, producers) -> list:
     gates = [i for i, key in enumerate(node.inputs) if _comes_from_gate_activation(key, producers)]
     if 0 < len(gates) < n:
         return [i for i in range(n) if i not in gates]
-    size = _size(view.shapes[node.outputs[0]])
-    broadcast = [i for i, key in enumerate(node.inputs) if _size(view.shapes[key]) < size]
+    out_shape = view.shapes[node.outputs[0]]
+    broadcast = [i for i, key in enumerate(node.inputs) if _is_broadcast(view.shapes[key], out_shape)]
     if 0 < len(broadcast) < n:
         return [i for i in range(n) if i not in broadcast]
     return list(range(n))
+
+
+def _is_broadcast(shape, out_shape) -> bool:
+    """Whether a tensor of ``shape`` is broadcast to ``out_shape``: fewer elements, or size 1 on an axis the output has larger."""
+    if _size(shape) < _size(out_shape):
+        return True
+    pairs = zip(reversed(shape[1:]), reversed(out_shape[1:]))
+    return len(shape) < len(out_shape) or any(d == 1 and o != 1 for d, o in pairs)
 
 
 def _size(shape) -> float:

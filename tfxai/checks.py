@@ -234,9 +234,12 @@ def _row(node, rule, composite, reached) -> NodeReport:
 
 
 def _fix(node, composite) -> str:
+    fix = _plain_fix(node, composite)
+    return fix if node.capture_failure is None else f"{fix} (not captured: {node.capture_failure})"
+
+
+def _plain_fix(node, composite) -> str:
     cls = node.op_type.__name__
-    if node.capture_failure is not None:
-        return f"not captured: {node.capture_failure}; tfxai.register_rule({cls}, rule)"
     if node.params is not None:
         return (
             f"add (keras.layers.{cls}, tfxai.rules.Epsilon()) to composite {composite.name or ''!r} or rules="

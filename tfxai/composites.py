@@ -430,6 +430,49 @@ def sequential_preset_b_flat(epsilon: float = 0.1):
     return sequential_preset_b(epsilon).prepend([(FIRST, rules.Flat())])
 
 
+def _transformer_entries(epsilon, attention, mix):
+    linear = rules.Epsilon(epsilon)
+    return [
+        (registry.LINEAR, linear),
+        (registry.ATTENTION, attention(linear)),
+        (registry.RECURRENT, rules.Recurrent(linear)),
+        (registry.TIED_EMBEDDINGS, transformer_rules.TiedEmbedding(epsilon)),
+        (registry.ATTENTION_MIXES, mix),
+        (registry.PRODUCTS_OF_ACTIVATIONS, transformer_rules.Bilinear(epsilon)),
+        (registry.NORMALIZATIONS, rules.FrozenScale(epsilon)),
+    ]
+
+
+@register_composite("cp_lrp")
+def cp_lrp(epsilon: float = 1e-6):
+    """CP-LRP for transformers (Ali et al. 2022): attention weights and normalisation scales held constant.
+
+    Every linear map (Dense, EinsumDense, attention projections, the tied
+    output embedding) gets LRP-epsilon; ``A v`` is linear in ``v``
+    (:class:`~tfxai.transformer_rules.ConstantWeights`), so no relevance
+    enters the softmax; other products of activations split uniformly.
+    Conservative on bias-free models with ``epsilon=0``.
+    """
+    return Composite(
+        _transformer_entries(epsilon, rules.ConservativeAttention, transformer_rules.ConstantWeights(epsilon)),
+        "cp_lrp",
+    )
+
+
+@register_composite("attn_lrp")
+def attn_lrp(epsilon: float = 1e-6):
+    """AttnLRP (Achtibat et al. 2024): relevance also through the attention weights.
+
+    As ``cp_lrp``, but ``A v`` and ``q k^T`` split relevance uniformly
+    between their factors (:class:`~tfxai.transformer_rules.Bilinear`) and
+    every softmax inside the model gets
+    :class:`~tfxai.transformer_rules.AttnSoftmax`. Not conservative: the
+    softmax rule absorbs relevance, as in the paper.
+    """
+    entries = _transformer_entries(epsilon, rules.AttnLRP, transformer_rules.Bilinear(epsilon))
+    return Composite([(registry.SOFTMAXES, transformer_rules.AttnSoftmax())] + entries, "attn_lrp")
+
+
 def default_composite() -> Composite:
     """The composite of an LRP analyzer given none: LRP-epsilon on every weighted layer."""
     return Composite([(registry.LINEAR, rules.Epsilon())], "epsilon")

@@ -12,6 +12,7 @@ to the user's model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 from typing import Any, Callable, Sequence
@@ -19,6 +20,7 @@ from typing import Any, Callable, Sequence
 import keras
 from keras.src.ops import core as keras_ops_core
 from keras.src.ops import function as keras_function
+from keras.src.ops import operation as keras_operation
 from keras.src.ops import nn as keras_ops_nn
 from keras.src.ops import numpy as keras_ops_numpy
 
@@ -443,9 +445,44 @@ def _capture_call(op, knode, in_kts, shapes):
     args, kwargs = knode.arguments.fill_in({id(kt): f for kt, f in zip(in_kts, fresh)})
     if call_has_training_argument(op):
         kwargs = {**kwargs, "training": False}
-    outputs = keras.tree.flatten(op.call(*args, **kwargs))
+    with _tolerant_output_specs(op):
+        outputs = keras.tree.flatten(op.call(*args, **kwargs))
     capture.check_outputs(outputs, len(knode.outputs))
     return keras_function.Function(fresh, outputs, name=op.name)
+
+
+@contextlib.contextmanager
+def _tolerant_output_specs(layer):
+    """While capturing: sublayers whose ``compute_output_spec`` rejects their call's arguments trace ``call``.
+
+    KerasHub's cached attention layers are called with ``cache=None``, an
+    argument ``MultiHeadAttention.compute_output_spec`` does not take; Keras
+    only calls it symbolically, which capturing does. The instance attribute
+    set here is removed on exit.
+    """
+    patched = []
+    for sub in layer._flatten_layers(include_self=False, recursive=True):
+        if type(sub).compute_output_spec is keras.layers.Layer.compute_output_spec:
+            continue
+        object.__setattr__(sub, "compute_output_spec", _spec_or_traced_call(sub))
+        patched.append(sub)
+    try:
+        yield
+    finally:
+        for sub in patched:
+            object.__delattr__(sub, "compute_output_spec")
+
+
+def _spec_or_traced_call(layer):
+    own = type(layer).compute_output_spec.__get__(layer)
+
+    def compute_output_spec(*args, **kwargs):
+        try:
+            return own(*args, **kwargs)
+        except TypeError:
+            return keras_operation.Operation.compute_output_spec(layer, *args, **kwargs)
+
+    return compute_output_spec
 
 
 def _replay_node(op, knode, scope, name, keys, in_kts=None) -> Node:
@@ -478,6 +515,10 @@ def keras_mask(tensor):
 def _replay_function(op, knode, in_kts: Sequence) -> Callable:
     wants_training = call_has_training_argument(op)
     ids = [id(kt) for kt in in_kts]
+    if isinstance(op, keras_ops_numpy.Reshape) and list(op.newshape).count(None) == 1:
+        # Captured calls may reshape to a shape read from a KerasTensor with one dynamic axis.
+        newshape = [-1 if d is None else d for d in op.newshape]
+        return lambda values, params=None: [keras.ops.reshape(values[0], newshape)]
 
     def forward(values, params=None):
         args, kwargs = knode.arguments.fill_in(dict(zip(ids, values)))

@@ -186,8 +186,17 @@ ATTENTION_MIXES = (transformer_rules.AttentionMix,)
 PRODUCTS_OF_ACTIVATIONS = transformer_rules.PRODUCT_OPS
 """Raw ``einsum`` / ``matmul``: bilinear products such as ``q k^T`` (uniform split)."""
 
+SOFTMAXES = (L.Softmax,) + raw_op_classes("Softmax")
+"""Softmax layers and operations (inside a model: attention weights)."""
+
 SIGN_FLIPS = raw_op_classes("Negative")
 """Element-wise negation (rotary embeddings' ``rotate_half``): LRP-0 is the identity."""
+
+SELECTIONS = raw_op_classes("Where")
+"""``where(condition, a, b)`` (relevance by position; see ``transformer_rules.Select``)."""
+
+CONSTANT_OPS = raw_op_classes("ZerosLike", "OnesLike")
+"""Operations whose output ignores their input's values."""
 
 MOVES = raw_op_classes("Cast", "Split", "Stack", "Tile", "BroadcastTo")
 """More raw operations that only move or copy values (relevance follows the gradient)."""
@@ -204,6 +213,8 @@ _BUILTIN = (
     (ATTENTION_MIXES, transformer_rules.ConstantWeights()),
     (PRODUCTS_OF_ACTIVATIONS, transformer_rules.Bilinear()),
     (SIGN_FLIPS, rules.Pass()),
+    (SELECTIONS, transformer_rules.Select()),
+    (CONSTANT_OPS, transformer_rules.Constant()),
     (MOVES, rules.Route()),
 ) + _BUILTIN
 

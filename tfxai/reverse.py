@@ -12,7 +12,7 @@ from tfxai.graph import GraphView, keras_mask
 from tfxai.rules import NodeState
 
 
-def forward(view: GraphView, inputs: list):
+def forward(view: GraphView, inputs: list, overrides: dict | None = None):
     """Run the view on concrete inputs, keeping what rules need.
 
     Parameters
@@ -21,6 +21,10 @@ def forward(view: GraphView, inputs: list):
         The (canonized) model.
     inputs : list of tf.Tensor
         One tensor per model input.
+    overrides : dict, optional
+        Tensor key -> value used instead of computing it (a node all of whose
+        outputs are given is skipped): Integrated Gradients moves embedding
+        outputs along its path so.
 
     Returns
     -------
@@ -31,7 +35,11 @@ def forward(view: GraphView, inputs: list):
     """
     values = dict(zip(view.inputs, inputs))
     states = {}
+    overrides = overrides or {}
     for node in view.nodes:
+        if node.outputs and all(key in overrides for key in node.outputs):
+            values.update((key, overrides[key]) for key in node.outputs)
+            continue
         node_inputs = [values[key] for key in node.inputs]
         params = node.params() if node.params is not None else None
         masks = [keras_mask(x) for x in node_inputs]  # before the call: some layers detach them

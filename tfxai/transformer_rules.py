@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from tfxai import reverse
 from tfxai.graph import GraphView, raw_op_classes
-from tfxai.rules import EmbeddingSum, Rule, SignalTakeAll, Stop, signed_stabilize, vjp
+from tfxai.rules import EmbeddingSum, Rule, SignalTakeAll, Stop, signed_stabilize, sum_to_shape, vjp
 
 
 def _divide(relevance, z, epsilon):
@@ -151,6 +151,26 @@ class Constant(Rule):
 
     def backward(self, node, state, relevance):
         return [None] * len(state.inputs)
+
+
+class Select(Rule):
+    """``where(condition, a, b)``: each branch gets the relevance of the positions it was selected at.
+
+    The condition (a boolean mask) gets none. Conservative.
+    """
+
+    def carried(self, node):
+        return [1, 2]
+
+    def backward(self, node, state, relevance):
+        condition, a, b = state.inputs
+        r = relevance[0]
+        zeros = tf.zeros_like(r)
+        return [None, _sum_to(tf.where(condition, r, zeros), a), _sum_to(tf.where(condition, zeros, r), b)]
+
+
+def _sum_to(relevance, x):
+    return sum_to_shape(relevance, x)
 
 
 class TiedEmbedding(Rule):
