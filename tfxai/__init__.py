@@ -13,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("analyzers", "composites", "export", "rules", "serving", "visualize")
+_SUBMODULES = ("analyzers", "composites", "export", "rules", "serving", "transformer_rules", "visualize")
 
 _NAMES = {
     "Analyzer": "tfxai.analyzers",
