@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 import tfxai
-from tfxai import graph, rules, transformer_rules
+from tfxai import graph, rules
+from tfxai.rules import transformer
 
 L = keras.layers
 SEQ = 8
@@ -298,7 +299,7 @@ def test_attn_softmax_and_bilinear_match_their_formulas():
     layer = L.Softmax()
     node = graph.Node("s", layer, type(layer), ("in",), ("out",), lambda v, p=None: [layer(v[0])])
     state = rules.NodeState([tf.constant(scores)], [tf.constant(weights)])
-    (got,) = transformer_rules.AttnSoftmax().backward(node, state, [tf.constant(r)])
+    (got,) = transformer.AttnSoftmax().backward(node, state, [tf.constant(r)])
     expected = scores * (r - weights * r.sum(-1, keepdims=True))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
@@ -307,7 +308,7 @@ def test_attn_softmax_and_bilinear_match_their_formulas():
     r = rng.normal(size=z.shape).astype("float32")
     mul = lambda v, p=None: [tf.einsum("bij,bjk->bik", v[0], v[1])]  # noqa: E731
     node = graph.Node("m", None, object, ("a", "b"), ("z",), mul)
-    got_a, got_b = transformer_rules.Bilinear(0.0).backward(
+    got_a, got_b = transformer.Bilinear(0.0).backward(
         node, rules.NodeState([tf.constant(a), tf.constant(b)], [tf.constant(z)]), [tf.constant(r)]
     )
     share = r / z  # literal: R_ij,k split by contributions a_ij b_jk / z_ik, half to each factor

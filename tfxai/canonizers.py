@@ -22,7 +22,7 @@ that computes the same function; the user's Keras model is never touched.
 * :func:`mark_gates` finds the gate of element-wise products (squeeze-and-
   excitation, EfficientNet / MobileNetV3 gating) and retypes them as
   :class:`GatedProduct`, signal first.
-* :func:`tfxai.transformer_rules.mark_attention_mix` retypes products of
+* :func:`tfxai.rules.transformer.mark_attention_mix` retypes products of
   attention weights and values (``einsum``/``matmul`` of a softmax output).
 * :func:`strip_softmax` makes explanations start from the logits when a model
   output is a softmax.
@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import keras
 
-from tfxai import linear, transformer_rules
+from tfxai import linear
+from tfxai.rules import transformer
 from tfxai.graph import GraphView, Node, application_layer_classes, raw_op_classes
 
 
@@ -418,7 +419,7 @@ CANONIZERS = (
     fold_affine,
     mark_constant_affine,
     mark_gates,
-    transformer_rules.mark_attention_mix,
+    transformer.mark_attention_mix,
     strip_softmax,
 )
 """Every canonizer, in the order :func:`canonize` applies them."""

@@ -16,7 +16,7 @@ Two ways to capture, tried in order:
 2. if the ``call`` computes with its input's shape (causal masks, positions,
    reshapes to the batch size), at fixed shapes: batch size 1 and
    ``sequence_length`` for the other dynamic axes. The layer stays one node;
-   its rule (:class:`tfxai.transformer_rules.SampleWise`) propagates
+   its rule (:class:`tfxai.rules.transformer.SampleWise`) propagates
    relevance through the captured graph one sample at a time.
 
 What cannot be captured: raw ``tf.*`` operations on the inputs, Python

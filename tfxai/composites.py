@@ -20,7 +20,8 @@ import inspect
 import re
 from typing import Callable
 
-from tfxai import registry, rules, transformer_rules
+from tfxai import registry, rules
+from tfxai.rules import transformer
 from tfxai.canonizers import RETYPING_REWRITES, is_rectifier
 from tfxai.errors import ModelError, UnsupportedLayerError
 from tfxai.graph import GraphView
@@ -194,7 +195,7 @@ def candidate_rules(view: GraphView, composite: Composite) -> list:
 
     The rule is the composite's entry, else the registry default; a node
     captured one sample at a time (:attr:`~tfxai.graph.Node.inner`) gets
-    :class:`~tfxai.transformer_rules.SampleWise` with its inner nodes'
+    :class:`~tfxai.rules.transformer.SampleWise` with its inner nodes'
     rules. ``reached`` says whether relevance can reach the node at all: a
     node whose outputs only feed inputs no rule carries relevance to (a
     normalisation's statistics, mask computations) needs no rule.
@@ -206,11 +207,11 @@ def candidate_rules(view: GraphView, composite: Composite) -> list:
         rule = composite.rule_for(node, where)
         if rule is None and node.inner is not None:
             inner = _assign_parts(node.inner, composite, node.name + "/")
-            rule = transformer_rules.SampleWise(inner[0]) if not (inner[1] or inner[2]) else None
+            rule = transformer.SampleWise(inner[0]) if not (inner[1] or inner[2]) else None
         rule = rule or registry.default_rule(node.op_type)
         reached = bool(reached_keys.intersection(node.outputs))
         if reached:
-            carried = transformer_rules.carried_inputs(rule, node) if rule is not None else range(len(node.inputs))
+            carried = transformer.carried_inputs(rule, node) if rule is not None else range(len(node.inputs))
             reached_keys.update(node.inputs[i] for i in carried)
         rows.append((node, rule, reached))
     return rows[::-1]
@@ -436,9 +437,9 @@ def _transformer_entries(epsilon, attention, mix):
         (registry.LINEAR, linear),
         (registry.ATTENTION, attention(linear)),
         (registry.RECURRENT, rules.Recurrent(linear)),
-        (registry.TIED_EMBEDDINGS, transformer_rules.TiedEmbedding(epsilon)),
+        (registry.TIED_EMBEDDINGS, transformer.TiedEmbedding(epsilon)),
         (registry.ATTENTION_MIXES, mix),
-        (registry.PRODUCTS_OF_ACTIVATIONS, transformer_rules.Bilinear(epsilon)),
+        (registry.PRODUCTS_OF_ACTIVATIONS, transformer.Bilinear(epsilon)),
         (registry.NORMALIZATIONS, rules.FrozenScale(epsilon)),
     ]
 
@@ -449,12 +450,12 @@ def cp_lrp(epsilon: float = 1e-6):
 
     Every linear map (Dense, EinsumDense, attention projections, the tied
     output embedding) gets LRP-epsilon; ``A v`` is linear in ``v``
-    (:class:`~tfxai.transformer_rules.ConstantWeights`), so no relevance
+    (:class:`~tfxai.rules.transformer.ConstantWeights`), so no relevance
     enters the softmax; other products of activations split uniformly.
     Conservative on bias-free models with ``epsilon=0``.
     """
     return Composite(
-        _transformer_entries(epsilon, rules.ConservativeAttention, transformer_rules.ConstantWeights(epsilon)),
+        _transformer_entries(epsilon, rules.ConservativeAttention, transformer.ConstantWeights(epsilon)),
         "cp_lrp",
     )
 
@@ -464,13 +465,13 @@ def attn_lrp(epsilon: float = 1e-6):
     """AttnLRP (Achtibat et al. 2024): relevance also through the attention weights.
 
     As ``cp_lrp``, but ``A v`` and ``q k^T`` split relevance uniformly
-    between their factors (:class:`~tfxai.transformer_rules.Bilinear`) and
+    between their factors (:class:`~tfxai.rules.transformer.Bilinear`) and
     every softmax inside the model gets
-    :class:`~tfxai.transformer_rules.AttnSoftmax`. Not conservative: the
+    :class:`~tfxai.rules.transformer.AttnSoftmax`. Not conservative: the
     softmax rule absorbs relevance, as in the paper.
     """
-    entries = _transformer_entries(epsilon, rules.AttnLRP, transformer_rules.Bilinear(epsilon))
-    return Composite([(registry.SOFTMAXES, transformer_rules.AttnSoftmax())] + entries, "attn_lrp")
+    entries = _transformer_entries(epsilon, rules.AttnLRP, transformer.Bilinear(epsilon))
+    return Composite([(registry.SOFTMAXES, transformer.AttnSoftmax())] + entries, "attn_lrp")
 
 
 def default_composite() -> Composite:

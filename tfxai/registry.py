@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import keras
 
-from tfxai import canonizers, rules, transformer_rules
+from tfxai import canonizers, rules
+from tfxai.rules import transformer
 from tfxai.graph import application_layer_classes, raw_op_classes
 
 L = keras.layers
@@ -175,15 +176,15 @@ _BUILTIN += (
 )
 
 
-# ---------------------------------------------------------------- transformers (see tfxai.transformer_rules)
+# ---------------------------------------------------------------- transformers (see tfxai.rules.transformer)
 
 TIED_EMBEDDINGS = (L.ReversibleEmbedding,)
 """Embeddings that also serve as the (tied) output projection with ``reverse=True``."""
 
-ATTENTION_MIXES = (transformer_rules.AttentionMix,)
-"""``einsum``/``matmul`` of attention weights and values (see ``transformer_rules.mark_attention_mix``)."""
+ATTENTION_MIXES = (transformer.AttentionMix,)
+"""``einsum``/``matmul`` of attention weights and values (see ``transformer.mark_attention_mix``)."""
 
-PRODUCTS_OF_ACTIVATIONS = transformer_rules.PRODUCT_OPS
+PRODUCTS_OF_ACTIVATIONS = transformer.PRODUCT_OPS
 """Raw ``einsum`` / ``matmul``: bilinear products such as ``q k^T`` (uniform split)."""
 
 SOFTMAXES = (L.Softmax,) + raw_op_classes("Softmax")
@@ -193,7 +194,7 @@ SIGN_FLIPS = raw_op_classes("Negative")
 """Element-wise negation (rotary embeddings' ``rotate_half``): LRP-0 is the identity."""
 
 SELECTIONS = raw_op_classes("Where")
-"""``where(condition, a, b)`` (relevance by position; see ``transformer_rules.Select``)."""
+"""``where(condition, a, b)`` (relevance by position; see ``transformer.Select``)."""
 
 CONSTANT_OPS = raw_op_classes("ZerosLike", "OnesLike")
 """Operations whose output ignores their input's values."""
@@ -202,19 +203,19 @@ MOVES = raw_op_classes("Cast", "Split", "Stack", "Tile", "BroadcastTo")
 """More raw operations that only move or copy values (relevance follows the gradient)."""
 
 HUB_LAYERS = {
-    "keras_hub.src.layers.modeling.position_embedding.PositionEmbedding": transformer_rules.Constant(),
-    "keras_hub.src.layers.modeling.sine_position_encoding.SinePositionEncoding": transformer_rules.Constant(),
+    "keras_hub.src.layers.modeling.position_embedding.PositionEmbedding": transformer.Constant(),
+    "keras_hub.src.layers.modeling.sine_position_encoding.SinePositionEncoding": transformer.Constant(),
     "keras_hub.src.layers.modeling.rotary_embedding.RotaryEmbedding": rules.Z(),
 }
 """KerasHub layers by qualified class name (keras-hub is optional: nothing is imported from it)."""
 
 _BUILTIN = (
-    (TIED_EMBEDDINGS, transformer_rules.TiedEmbedding()),
-    (ATTENTION_MIXES, transformer_rules.ConstantWeights()),
-    (PRODUCTS_OF_ACTIVATIONS, transformer_rules.Bilinear()),
+    (TIED_EMBEDDINGS, transformer.TiedEmbedding()),
+    (ATTENTION_MIXES, transformer.ConstantWeights()),
+    (PRODUCTS_OF_ACTIVATIONS, transformer.Bilinear()),
     (SIGN_FLIPS, rules.Pass()),
-    (SELECTIONS, transformer_rules.Select()),
-    (CONSTANT_OPS, transformer_rules.Constant()),
+    (SELECTIONS, transformer.Select()),
+    (CONSTANT_OPS, transformer.Constant()),
     (MOVES, rules.Route()),
 ) + _BUILTIN
 

@@ -39,7 +39,8 @@ import tensorflow as tf
 
 from tfxai import reverse
 from tfxai.graph import GraphView, raw_op_classes
-from tfxai.rules import EmbeddingSum, Rule, SignalTakeAll, Stop, signed_stabilize, sum_to_shape, vjp
+from tfxai.rules.engine import Rule, signed_stabilize, sum_to_shape, vjp
+from tfxai.rules.structural import EmbeddingSum, SignalTakeAll, Stop
 
 
 def _divide(relevance, z, epsilon):
