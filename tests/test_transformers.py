@@ -52,7 +52,12 @@ def _relative_error(model, method, x, target, **kwargs):
 def _bert():
     keras.utils.set_random_seed(0)
     backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=16
+        vocabulary_size=VOCAB,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
     )
     return keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None)
 
@@ -65,7 +70,12 @@ def _bert_inputs():
 def _gpt2():
     keras.utils.set_random_seed(1)
     backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=16
+        vocabulary_size=VOCAB,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
     )
     return keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
 
@@ -87,7 +97,12 @@ def _gemma():
 def _distil_bert():
     keras.utils.set_random_seed(3)
     backbone = keras_hub.models.DistilBertBackbone(
-        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=16
+        vocabulary_size=VOCAB,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
     )
     return keras_hub.models.DistilBertTextClassifier(backbone, 3, preprocessor=None)
 
@@ -95,7 +110,12 @@ def _distil_bert():
 def _roberta():
     keras.utils.set_random_seed(4)
     backbone = keras_hub.models.RobertaBackbone(
-        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=16
+        vocabulary_size=VOCAB,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
     )
     return keras_hub.models.RobertaTextClassifier(backbone, 3, preprocessor=None)
 
@@ -105,7 +125,11 @@ def _next_token(position, token):
     return position * VOCAB + token
 
 
-TEXT_CLASSIFIERS = {"bert": (_bert, _bert_inputs), "distil_bert": (_distil_bert, None), "roberta": (_roberta, None)}
+TEXT_CLASSIFIERS = {
+    "bert": (_bert, _bert_inputs),
+    "distil_bert": (_distil_bert, None),
+    "roberta": (_roberta, None),
+}
 
 
 def _inputs(name):
@@ -232,7 +256,10 @@ def test_nested_user_layers_are_captured_conserve_and_stay_untouched():
     assert any(k[0] > 0 for k in counts.values())
     analyzer = tfxai.create_analyzer("lrp.cp_lrp", model, epsilon=0.0)
     kinds = {(node.name.count("/"), node.op_type) for node in analyzer.view.nodes}
-    assert (1, L.MultiHeadAttention) in kinds and (2, L.Dense) in kinds  # encoder/<mha>, encoder/<residual>/<dense>
+    assert (1, L.MultiHeadAttention) in kinds and (
+        2,
+        L.Dense,
+    ) in kinds  # encoder/<mha>, encoder/<residual>/<dense>
     tokens, padding = _tokens()
     padding[0, 5:] = 1  # Embedding has no mask_zero: token 0 is real here
     relevance, delta = analyzer.analyze([tokens, padding], return_delta=True)
@@ -417,7 +444,12 @@ def test_export_round_trip_equals_analyze(name, tmp_path):
         model, x, kwargs, target = _bert(), _bert_inputs(), {}, 1
     else:
         tokens, padding = _tokens(batch=2)
-        model, x, kwargs, target = _gpt2(), {"token_ids": tokens, "padding_mask": padding}, {"sequence_length": SEQ}, 7
+        model, x, kwargs, target = (
+            _gpt2(),
+            {"token_ids": tokens, "padding_mask": padding},
+            {"sequence_length": SEQ},
+            7,
+        )
     analyzer = tfxai.create_analyzer("lrp.cp_lrp", model, **kwargs)
     expected = analyzer.analyze(x)
     analyzer.export(str(tmp_path / "saved"))
@@ -426,5 +458,65 @@ def test_export_round_trip_equals_analyze(name, tmp_path):
     got = {k: v.numpy() for k, v in outputs.items() if k.startswith("relevance")}
     assert got, sorted(outputs)
     flat = np.concatenate([np.ravel(expected[k]) for k in sorted(expected)])
-    np.testing.assert_allclose(np.sort(np.concatenate([np.ravel(v) for v in got.values()])), np.sort(flat), atol=1e-5)
+    np.testing.assert_allclose(
+        np.sort(np.concatenate([np.ravel(v) for v in got.values()])), np.sort(flat), atol=1e-5
+    )
     del target
+
+
+# ------------------------------------------------------------------ a planted token decides the label
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["lrp.cp_lrp", "lrp.attn_lrp"])
+def test_planted_token_ranks_first_in_a_trained_kerashub_bert(method):
+    """A 1-layer KerasHub BERT trained on sentences where one planted word is the only evidence (~20 s)."""
+    from tfxai import datasets
+
+    keras.utils.set_random_seed(0)
+    tokens, labels, _ = datasets.make_sentiment(2000, seed=0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(datasets.SENTIMENT_VOCABULARY),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
+        dropout=0.0,
+    )
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=None, dropout=0.0)
+
+    def features(ids):
+        return {
+            "token_ids": ids,
+            "segment_ids": np.zeros_like(ids),
+            "padding_mask": (ids != 0).astype("int32"),
+        }
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(features(tokens), labels, epochs=4, batch_size=32, verbose=0)
+    test_tokens, test_labels, planted = datasets.make_sentiment(300, seed=1)
+    assert model.evaluate(features(test_tokens), test_labels, verbose=0)[1] > 0.95
+    relevance = tfxai.create_analyzer(method, model).analyze(
+        features(test_tokens), neuron_selection=test_labels
+    )
+    assert np.mean(relevance["token_ids"].argmax(axis=1) == planted) >= 0.95
+
+
+def test_generation_heatmap_colours_only_what_each_prediction_saw():
+    from tfxai import visualize
+
+    tokens = ["a", "b", "c", "d"]
+    relevance = np.array([[1.0, -1.0, 0.0, 0.0], [0.5, 0.0, 2.0, 0.0]])
+    figure = visualize.generation_heatmap(tokens, ["c", "d"], relevance)
+    grid = figure.axes[0].images[0].get_array()
+    assert grid.shape == (2, 4, 3)
+    np.testing.assert_allclose(grid[0, 2:], 1.0)  # the first generated token saw "a", "b" only
+    np.testing.assert_allclose(grid[1, 3], 1.0)
+    assert grid[0, 0, 0] > grid[0, 0, 2] and grid[0, 1, 2] > grid[0, 1, 0]  # red for +, blue for -
+    with pytest.raises(ValueError, match="len\\(generated\\), len\\(tokens\\)"):
+        visualize.generation_heatmap(tokens, ["d"], relevance)

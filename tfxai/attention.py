@@ -64,9 +64,7 @@ def roles(node):
     """Input positions of ``(query, value, key)`` of a MultiHeadAttention node (key may be None)."""
     kwargs = node.call_kwargs
     unsupported = sorted(
-        name
-        for name in ("query_mask", "value_mask", "key_mask")
-        if kwargs.get(name) is not None
+        name for name in ("query_mask", "value_mask", "key_mask") if kwargs.get(name) is not None
     )
     config = node.layer.get_config()
     if unsupported or config.get("use_gate") or config.get("sliding_window"):
@@ -75,7 +73,9 @@ def roles(node):
             f"attention_mask and use_causal_mask, not explicit {unsupported or 'use_gate / sliding_window'}."
         )
     named = {
-        kwargs[name] for name in ("query", "value", "key", "attention_mask") if isinstance(kwargs.get(name), int)
+        kwargs[name]
+        for name in ("query", "value", "key", "attention_mask")
+        if isinstance(kwargs.get(name), int)
     }
     positional = [i for i in range(len(node.inputs)) if i not in named]
     order = iter(positional)

@@ -33,8 +33,8 @@ from __future__ import annotations
 import keras
 
 from tfxai import linear
-from tfxai.rules import transformer
 from tfxai.graph import GraphView, Node, application_layer_classes, raw_op_classes
+from tfxai.rules import transformer
 
 
 def canonize(view: GraphView) -> GraphView:

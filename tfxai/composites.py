@@ -21,10 +21,10 @@ import re
 from typing import Callable
 
 from tfxai import registry, rules
-from tfxai.rules import transformer
 from tfxai.canonizers import RETYPING_REWRITES, is_rectifier
 from tfxai.errors import ModelError, UnsupportedLayerError
 from tfxai.graph import GraphView
+from tfxai.rules import transformer
 
 
 @dataclasses.dataclass(frozen=True)

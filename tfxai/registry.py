@@ -11,8 +11,8 @@ from __future__ import annotations
 import keras
 
 from tfxai import canonizers, rules
-from tfxai.rules import transformer
 from tfxai.graph import application_layer_classes, raw_op_classes
+from tfxai.rules import transformer
 
 L = keras.layers
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfxai.graph import GraphView, keras_mask
-from tfxai.rules import NodeState
+from tfxai.rules.engine import NodeState
 
 
 def forward(view: GraphView, inputs: list, overrides: dict | None = None):
