@@ -520,3 +520,14 @@ def test_generation_heatmap_colours_only_what_each_prediction_saw():
     assert grid[0, 0, 0] > grid[0, 0, 2] and grid[0, 1, 2] > grid[0, 1, 0]  # red for +, blue for -
     with pytest.raises(ValueError, match="len\\(generated\\), len\\(tokens\\)"):
         visualize.generation_heatmap(tokens, ["d"], relevance)
+
+
+def test_select_gives_each_branch_the_relevance_of_its_positions():
+    condition = tf.constant([[True, False, True]])
+    a, b = tf.constant([[1.0, 2.0, 3.0]]), tf.constant([[0.5]])  # b broadcast, as where(mask, x, zeros_like)
+    state = rules.NodeState([condition, a, b], [tf.where(condition, a, b)])
+    r = tf.constant([[1.0, 2.0, 4.0]])
+    none, r_a, r_b = transformer.Select().backward(None, state, [r])
+    assert none is None
+    np.testing.assert_allclose(r_a, [[1.0, 0.0, 4.0]])
+    np.testing.assert_allclose(r_b, [[2.0]])

@@ -167,11 +167,8 @@ class Select(Rule):
         condition, a, b = state.inputs
         r = relevance[0]
         zeros = tf.zeros_like(r)
-        return [None, _sum_to(tf.where(condition, r, zeros), a), _sum_to(tf.where(condition, zeros, r), b)]
-
-
-def _sum_to(relevance, x):
-    return sum_to_shape(relevance, x)
+        r_a, r_b = tf.where(condition, r, zeros), tf.where(condition, zeros, r)
+        return [None, sum_to_shape(r_a, a), sum_to_shape(r_b, b)]
 
 
 class TiedEmbedding(Rule):
