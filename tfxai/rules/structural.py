@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfxai.linear import frozen_scale_function
-from tfxai.rules.engine import Rule, signed_stabilize, single_input, sum_to_shape, vjp
+from tfxai.rules.engine import Rule, Term, TermRule, signed_stabilize, single_input, sum_to_shape, vjp
 from tfxai.rules.lrp import Z
 
 
@@ -81,7 +81,7 @@ class Uniform(Rule):
         return [sum_to_shape(share, x) for x in state.inputs]
 
 
-class FrozenScale(Rule):
+class FrozenScale(TermRule):
     """LRP-epsilon through a normalisation layer whose scale is held constant.
 
     LayerNormalization and GroupNormalization compute
@@ -108,11 +108,11 @@ class FrozenScale(Rule):
             raise ValueError(f"FrozenScale expects epsilon >= 0. Received: epsilon={epsilon}")
         self.epsilon = float(epsilon)
 
-    def backward(self, node, state, relevance):
-        a = single_input(state, self)
-        z = signed_stabilize(state.outputs[0], self.epsilon)
-        s = tf.math.divide_no_nan(relevance[0], z)
-        return [a * vjp(frozen_scale_function(node.layer), [a], s)[0]]
+    def terms(self, node, state):
+        return [Term(frozen_scale_function(node.layer), [single_input(state, self)], state.outputs[0])]
+
+    def divide(self, relevance, z):
+        return tf.math.divide_no_nan(relevance, signed_stabilize(z, self.epsilon))
 
 
 def token_relevance(relevance):
