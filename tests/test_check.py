@@ -199,7 +199,7 @@ def test_cli_checks_a_saved_model_file(tmp_path, capsys):
 
 
 def test_cli_explains_what_it_cannot_load(capsys):
-    assert cli.run_check_command(_parse(["check", "NoSuchNet"])) == 2
+    assert cli.run_check_command(_parse(["check", "NoSuchNet"])) == 3
     assert "neither a model file nor a keras.applications model" in capsys.readouterr().err
     assert cli.run_check_command(_parse(["check", "MobileNetV2", "--composite", "nope"])) == 2
     assert "Unknown composite" in capsys.readouterr().err

@@ -535,8 +535,8 @@ def test_cli_exports_keras_and_h5_files_like_the_api(tmp_path, mlp, capsys):
     assert _max_diff(several["gradient"](x=tf.constant(x))["relevance"], want) <= TOL
 
 
-def _assert_refused(capsys, destination, *argv, message):
-    assert _cli(*argv, destination) == 1
+def _assert_refused(capsys, destination, *argv, message, status):
+    assert _cli(*argv, destination) == status
     assert message in capsys.readouterr().err
     assert not destination.exists()
 
@@ -551,7 +551,7 @@ def test_cli_loads_in_safe_mode_so_model_files_run_no_code(tmp_path, capsys, suf
     model.save(tmp_path / f"model{suffix}")
     destination = tmp_path / "out" / "1"
     model_file = tmp_path / f"model{suffix}"
-    _assert_refused(capsys, destination, model_file, "--method", "gradient", message="safe_mode")
+    _assert_refused(capsys, destination, model_file, "--method", "gradient", message="safe_mode", status=3)
     assert not marker.exists()
 
 
@@ -579,7 +579,7 @@ def test_cli_refuses_subclassed_models_and_unsupported_layers_before_writing(tmp
     subclassed.save(tmp_path / "subclassed.keras")
     destination = tmp_path / "out" / "1"
     model_file = tmp_path / "subclassed.keras"
-    _assert_refused(capsys, destination, model_file, "--method", "gradient", message="functional API")
+    _assert_refused(capsys, destination, model_file, "--method", "gradient", message="functional API", status=4)
 
     x = keras.Input((4,), name="x")
     model = keras.Model(x, L.Dense(2, name="out")(_Doubling(name="doubling")(x)))
@@ -587,18 +587,18 @@ def test_cli_refuses_subclassed_models_and_unsupported_layers_before_writing(tmp
     with pytest.raises(UnsupportedLayerError):
         tfxai.create_analyzer("lrp.epsilon", model)
     model_file = tmp_path / "custom.keras"
-    _assert_refused(capsys, destination, model_file, "--method", "lrp.epsilon", message="doubling")
+    _assert_refused(capsys, destination, model_file, "--method", "lrp.epsilon", message="doubling", status=1)
 
 
 def test_cli_refuses_bad_arguments(tmp_path, capsys, mlp):
     mlp.save(tmp_path / "model.keras")
     destination = tmp_path / "out" / "1"
     model = tmp_path / "model.keras"
-    _assert_refused(capsys, destination, tmp_path / "model.pb", "--method", "gradient", message=".keras, .h5")
+    _assert_refused(capsys, destination, tmp_path / "model.pb", "--method", "gradient", message=".keras, .h5", status=3)
     missing = tmp_path / "missing.keras"
-    _assert_refused(capsys, destination, missing, "--method", "gradient", message="does not exist")
-    _assert_refused(capsys, destination, model, "--method", "no_such_method", message="Valid names")
+    _assert_refused(capsys, destination, missing, "--method", "gradient", message="does not exist", status=3)
+    _assert_refused(capsys, destination, model, "--method", "no_such_method", message="Valid names", status=2)
     argv = ["--method", "gradient", "--param", "epsilon=1"]
-    _assert_refused(capsys, destination, model, *argv, message="epsilon")
+    _assert_refused(capsys, destination, model, *argv, message="no --method takes 'epsilon'", status=2)
     with pytest.raises(SystemExit):
         _cli(model, destination, "--method", "gradient", "--param", "epsilon")

@@ -40,6 +40,8 @@ import math
 
 import tensorflow as tf
 
+from tfxai.errors import ModelError
+
 _SCORES = "bsnh,btnh->bnts"
 _COMBINE = "bnts,bsnh->btnh"
 
@@ -68,9 +70,15 @@ def roles(node):
     )
     config = node.layer.get_config()
     if unsupported or config.get("use_gate") or config.get("sliding_window"):
+<<<<<<< HEAD
         raise ValueError(
             f"MultiHeadAttention node {node.name!r}: tfxai's attention rules support Keras masks, "
             f"attention_mask and use_causal_mask, not explicit {unsupported or 'use_gate / sliding_window'}."
+=======
+        raise ModelError(
+            f"MultiHeadAttention node {node.name!r}: tfxai's attention rules support Keras masks and "
+            f"use_causal_mask, not explicit {unsupported or 'use_gate / sliding_window'}."
+>>>>>>> main
         )
     named = {
         kwargs[name]
@@ -88,7 +96,7 @@ def roles(node):
 def _check_shapes(layer, query):
     axes = layer.attention_axes
     if query.shape.rank != 3 or (axes is not None and tuple(axes) != (1,)):
-        raise ValueError(
+        raise ModelError(
             f"MultiHeadAttention {layer.name!r}: tfxai's attention rules need inputs of shape "
             f"(batch, time, features) attending over time. Received: input rank {query.shape.rank}, "
             f"attention_axes={axes}"

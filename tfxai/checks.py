@@ -22,7 +22,7 @@ import keras
 from tfxai import composites, graph, registry
 from tfxai.canonizers import canonize
 from tfxai.composites import Composite
-from tfxai.errors import ModelError
+from tfxai.errors import ModelError, ParameterTypeError, UnknownNameError, suggest
 
 def check_model(model) -> None:
     """Raise :class:`~tfxai.errors.ModelError` if tfxai cannot walk ``model``.
@@ -203,13 +203,12 @@ def as_composite(composite) -> Composite:
     if isinstance(composite, Composite):
         return composite
     if not isinstance(composite, str):
-        raise TypeError(f"composite must be a name or a Composite. Received: {composite!r}")
+        raise ParameterTypeError(f"composite must be a name or a Composite. Received: {composite!r}")
     name = composite.removeprefix("lrp.")
     if name == "epsilon":
         return composites.default_composite()
     if name not in composites.composite_names():
-        valid = ", ".join(["epsilon"] + composites.composite_names())
-        raise KeyError(f"Unknown composite {composite!r}. Valid names: {valid}")
+        raise UnknownNameError(suggest(composite, ["epsilon"] + composites.composite_names(), "composite"))
     return composites.get_composite(name)
 
 

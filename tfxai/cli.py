@@ -2,7 +2,11 @@
 
 This module owns every command of the console script and the loading of
 model files. It imports TensorFlow and Keras only inside the command
-handlers, so that parsing arguments stays fast.
+handlers, so that ``--help`` and argument errors answer at once, and the
+handlers import TensorFlow through :func:`tfxai.logs.quiet`, without its
+start-up log lines.
+
+Exit status (also in ``tfxai --help``): see :data:`tfxai.cli_options.EXIT_STATUS`.
 """
 
 from __future__ import annotations
@@ -14,8 +18,21 @@ import pathlib
 import re
 import sys
 import time
+import traceback
 
-from tfxai.errors import ModelLoadError, TfxaiError
+from tfxai import user_classes
+from tfxai.cli_options import (
+    EXIT_BUG,
+    EXIT_OK,
+    EXIT_UNSUPPORTED,
+    add_model_options,
+    epilog,
+    exit_status,
+    method_parameters,
+    parameter,
+    shape,
+)
+from tfxai.errors import InputError, ModelLoadError, ParameterError, TfxaiError
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 """Model files the commands load."""
@@ -30,6 +47,17 @@ DEMO_METHODS = {
     "lrp.alpha_1_beta_0": {},
 }
 """Methods the demo compares, with their parameters (images lie in [0, 1])."""
+
+
+def _failed(command: str, error: Exception) -> int:
+    print(f"tfxai {command}: error: {error}", file=sys.stderr)
+    return exit_status(error)
+
+
+def _subparser(subparsers, name, **kwargs):
+    return subparsers.add_parser(
+        name, epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
 
 
 def run_demo(args) -> int:
@@ -56,21 +84,21 @@ def run_demo(args) -> int:
         relevances[name], delta = analyzer.analyze(images, return_delta=True)
         print(f"{name:24s} {time.perf_counter() - began:7.2f}")
         if name == "lrp.epsilon":
-            median_delta = np.median(delta)
-    print(f"lrp.epsilon: median conservation delta (explained logit minus summed relevance): {median_delta:.3g}")
+            explained = delta + relevances[name].reshape(len(images), -1).sum(axis=1)
+            print(conservation_sentence(delta, explained))
 
     titles = [datasets.SHAPE_CLASSES[label] for label in y_test[shown]]
     paths = [output / "heatmaps.png"]
-    visualize.save_figure(visualize.plot_grid(images, relevances, titles), paths[0])
+    visualize.save_figure(visualize.plot_grid(images, relevances, titles, colorbar=True), paths[0])
     for name, relevance in relevances.items():
         path = output / f"{name.replace('.', '_')}.png"
-        visualize.save_figure(visualize.plot_grid(images, {name: relevance}, titles), path)
+        visualize.save_figure(visualize.plot_grid(images, {name: relevance}, titles, colorbar=True), path)
         paths.append(path)
     print("wrote " + ", ".join(str(p) for p in paths))
     masks = datasets.make_shapes(400, seed=args.seed + 1, return_masks=True)[2]  # the masks of x_test
     _print_demo_evaluation(model, images, masks[shown])
     print(f"done in {time.perf_counter() - start:.1f} s")
-    return 0
+    return EXIT_OK
 
 
 DEMO_METRICS = ("morf", "abpc", "relevance_mass_accuracy", "random_logit")
@@ -90,8 +118,22 @@ def _print_demo_evaluation(model, images, masks):
     print("(higher is better for metrics marked ↑; see the docs page 'Which method should I trust?')")
 
 
+def conservation_sentence(delta, explained) -> str:
+    """One sentence on LRP-epsilon's conservation delta, relative to the explained logits."""
+    import numpy as np  # noqa: PLC0415
+
+    share = float(np.median(np.abs(delta) / np.maximum(np.abs(explained), 1e-12)))
+    return (
+        f"lrp.epsilon conservation: the pixel relevance adds up to the explained logit minus "
+        f"{float(np.median(delta)):.3g} (median over samples; {share:.0%} of the logit), the relevance that "
+        "the biases and the epsilon stabiliser take (negative when the biases take negative relevance); "
+        "0 would be exact conservation."
+    )
+
+
 def _add_demo_command(subparsers):
-    parser = subparsers.add_parser(
+    parser = _subparser(
+        subparsers,
         "demo",
         help="train a small CNN on generated images and write heatmaps of several methods",
         description="Generate coloured shapes on noise (no downloads), train a small CNN, explain test "
@@ -118,7 +160,8 @@ def add_export_command(subparsers):
     -------
     argparse.ArgumentParser
     """
-    parser = subparsers.add_parser(
+    parser = _subparser(
+        subparsers,
         "export",
         help="export a model's explainer as a SavedModel for TF Serving",
         description=(
@@ -140,12 +183,14 @@ def add_export_command(subparsers):
         "--param",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        type=_parameter,
-        help="method or composite parameter, VALUE in JSON (epsilon=0.1, low=[-1,-1,-1], baseline=\"zero\"); "
-        "given to every method",
+        metavar="[METHOD:]KEY=VALUE",
+        type=parameter,
+        help="method or composite parameter, VALUE in JSON (epsilon=0.1, low=[-1,-1,-1], baseline=\"zero\"). "
+        "KEY=VALUE goes to every --method that takes KEY (an error if none does); "
+        "METHOD:KEY=VALUE (lrp.epsilon:epsilon=0.1) to that method only, and wins over KEY=VALUE",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel")
+    add_model_options(parser)
     parser.set_defaults(handler=run_export_command)
     return parser
 
@@ -154,11 +199,10 @@ def run_export_command(args) -> int:
     """Run ``tfxai export`` with parsed arguments; print errors, return the exit status."""
     try:
         path, names, analyzer = _export_from_file(args)
-    except (TfxaiError, ValueError, TypeError, OSError) as error:
-        print(f"tfxai export: error: {error}", file=sys.stderr)
-        return 1
+    except (TfxaiError, OSError) as error:
+        return _failed("export", error)
     _print_summary(path, names, analyzer)
-    return 0
+    return EXIT_OK
 
 
 def _export_from_file(args):
@@ -168,16 +212,17 @@ def _export_from_file(args):
     names = [DEFAULT_NAME] if len(args.method) == 1 else [re.sub(r"\W", "_", m) for m in args.method]
     if len(set(names)) != len(names):
         raise ExportError(f"Each --method needs its own signature name. Received: {args.method}")
-    model = load_model_file(args.model)
-    params = dict(args.param)
-    analyzers = {name: create_analyzer(method, model, **params) for name, method in zip(names, args.method)}
+    params = method_parameters(args.method, args.param)
+    model = load_model_file(args.model, user_classes.load(args.imports, args.custom_objects))
+    analyzers = {name: create_analyzer(m, model, **params[m]) for name, m in zip(names, args.method)}
     path = export_analyzers(analyzers, args.output, overwrite=args.overwrite)
     return path, names, analyzers[names[0]]
 
 
 def add_explain_command(subparsers) -> argparse.ArgumentParser:
     """Add ``explain MODEL INPUTS --method NAME --out DIR`` to an argparse subparsers object."""
-    parser = subparsers.add_parser(
+    parser = _subparser(
+        subparsers,
         "explain",
         help="explain a folder of images, an .npy/.npz file or a TFRecord file into sharded .npz files",
         description="Explain every input with one method, in batches, into OUT/shard-<k>.npz files holding "
@@ -193,15 +238,20 @@ def add_explain_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--method", required=True, metavar="NAME", help="analyzer name, e.g. lrp.epsilon")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder of the shards")
     parser.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE", type=_parameter,
+        "--param",
+        action="append",
+        default=[],
+        metavar="[METHOD:]KEY=VALUE",
+        type=parameter,
         help="method or composite parameter, VALUE in JSON (epsilon=0.1)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="samples per analysis call (default: 32)")
     parser.add_argument("--shard-size", type=int, default=256, help="samples per shard file (default: 256)")
     parser.add_argument("--scale", type=float, default=1.0, help="factor for image pixels 0..255, e.g. 0.00392")
-    parser.add_argument("--input-shape", type=_shape, default=None, help="for keras.applications names: H,W,C")
+    parser.add_argument("--input-shape", type=shape, default=None, help="for keras.applications names: H,W,C")
     parser.add_argument("--heatmaps", action="store_true", help="also write OUT/heatmaps/<name>.png per image")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_options(parser)
     return parser
 
 
@@ -211,36 +261,46 @@ def run_explain_command(args) -> int:
     from tfxai.analyzers import create_analyzer  # noqa: PLC0415
 
     try:
-        analyzer = create_analyzer(args.method, load_model(args.model, args.input_shape), **dict(args.param))
+        params = method_parameters([args.method], args.param)[args.method]
+        model = load_model(args.model, args.input_shape, user_classes.load(args.imports, args.custom_objects))
+        analyzer = create_analyzer(args.method, model, **params)
         source = sources.open_source(args.inputs, analyzer.input_specs, args.scale)
         settings = {
             "model": str(args.model), "inputs": str(args.inputs), "method": args.method,
-            "params": dict(args.param), "scale": args.scale,
+            "params": params, "scale": args.scale,
         }
         run = shards.explain_shards(
             analyzer, source, args.out, shard_size=args.shard_size, batch_size=args.batch_size,
             heatmaps=args.heatmaps, settings=settings, verbose=0 if args.quiet else 1,
         )
-    except (TfxaiError, KeyError, ValueError, TypeError, OSError) as error:
-        print(f"tfxai explain: error: {error}", file=sys.stderr)
-        return 1
+    except (TfxaiError, OSError) as error:
+        return _failed("explain", error)
     print(
         f"{run.samples} samples: wrote {len(run.written)} shards, skipped {len(run.skipped)} finished ones "
         f"in {args.out}"
     )
-    return 0
+    return EXIT_OK
 
 
-def load_model_file(path):
+def load_model_file(path, custom_objects: dict | None = None):
     """Load a ``.keras`` / ``.h5`` model with ``safe_mode=True`` (no Python code from the file runs).
+
+    Parameters
+    ----------
+    path : str or path-like
+    custom_objects : dict, optional
+        Classes and functions the file uses that are not registered with
+        Keras, by name (see :func:`tfxai.user_classes.load`).
 
     Raises
     ------
     ModelLoadError
-        For a missing file or another format.
-    ValueError
-        From Keras, when the file holds a Python lambda or an unknown class.
+        For a missing file or another format, and for a file Keras cannot
+        load: a class it cannot find (the message says how to provide it),
+        a Python lambda (refused by ``safe_mode``), a damaged file.
     """
+    import zipfile  # noqa: PLC0415
+
     import keras  # noqa: PLC0415  (the CLI starts without Keras and TensorFlow)
 
     path = pathlib.Path(path)
@@ -249,17 +309,11 @@ def load_model_file(path):
         raise ModelLoadError(f"Expected a model file ending in {suffixes}. Received: {str(path)!r}")
     if not path.is_file():
         raise ModelLoadError(f"Model file {str(path)!r} does not exist.")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
-
-
-def _parameter(text: str):
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. epsilon=0.1. Received: {text!r}")
     try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+        return keras.saving.load_model(path, compile=False, safe_mode=True, custom_objects=custom_objects)
+    except (TypeError, ValueError, OSError, zipfile.BadZipFile) as error:
+        hint = user_classes.missing_class_hint(error)
+        raise ModelLoadError(f"Cannot load {str(path)!r}: {hint or error}") from error
 
 
 def _print_summary(path, names, analyzer):
@@ -281,7 +335,7 @@ def _print_summary(path, names, analyzer):
     )
 
 
-def load_model(spec: str, input_shape=None):
+def load_model(spec: str, input_shape=None, custom_objects: dict | None = None):
     """A model from a saved-model file, or a ``keras.applications`` architecture (no weights).
 
     Parameters
@@ -291,11 +345,13 @@ def load_model(spec: str, input_shape=None):
         ``"ResNet50"`` or ``"keras.applications.EfficientNetB0"``.
     input_shape : tuple of int, optional
         For applications: the input shape (default: the architecture's own).
+    custom_objects : dict, optional
+        For files: see :func:`load_model_file`.
     """
     import keras  # noqa: PLC0415
 
     if os.path.exists(spec):
-        return load_model_file(spec)
+        return load_model_file(spec, custom_objects)
     name = spec.removeprefix("keras.applications.")
     builder = getattr(keras.applications, name, None)
     if not (callable(builder) and name[:1].isupper()):
@@ -307,13 +363,13 @@ def load_model(spec: str, input_shape=None):
 
 
 def add_check_command(subparsers) -> argparse.ArgumentParser:
-    """Add ``check MODEL [--composite NAME] [--input-shape H,W,C]`` to an argparse subparsers object."""
-    parser = subparsers.add_parser(
+    """Add ``check MODEL [--composite NAME] [--input-shape H,W,C] [--import MODULE]`` to argparse subparsers."""
+    parser = _subparser(
+        subparsers,
         "check",
         help="print the rule every node of a model gets, and what is unsupported",
         description="Walk and canonize a model without tracing it; print one row per node with its "
-        "type, its rule under a composite, and a fix for every unsupported node. "
-        "Exit status 0 when every node has a rule, 1 otherwise.",
+        "type, its rule under a composite, and a fix for every unsupported node.",
     )
     parser.add_argument(
         "model", help="a .keras/.h5 file, or a keras.applications name (built without weights)"
@@ -325,32 +381,24 @@ def add_check_command(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--input-shape",
-        type=_shape,
+        type=shape,
         default=None,
         help="input shape for keras.applications names, e.g. 32,32,3",
     )
+    add_model_options(parser)
     return parser
 
 
 def run_check_command(args) -> int:
     """Run ``tfxai check`` for parsed arguments; return the exit status."""
     from tfxai.checks import check  # noqa: PLC0415
-    try:
-        model = load_model(args.model, args.input_shape)
-        report = check(model, args.composite)
-    except (TfxaiError, KeyError, ValueError) as error:
-        print(f"tfxai check: {error}", file=sys.stderr)
-        return 2
-    return 0 if report.ok else 1
 
-
-def _shape(text: str) -> tuple:
     try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected integers separated by commas, e.g. 32,32,3. Received: {text!r}"
-        )
+        custom = user_classes.load(args.imports, args.custom_objects)
+        report = check(load_model(args.model, args.input_shape, custom), args.composite)
+    except TfxaiError as error:
+        return _failed("check", error)
+    return EXIT_OK if report.ok else EXIT_UNSUPPORTED
 
 
 # ---------------------------------------------------------------------------- tfxai evaluate
@@ -360,7 +408,8 @@ EVALUATE_METHODS = ("gradient", "input_t_gradient", "integrated_gradients", "lrp
 
 
 def _add_evaluate_command(subparsers):
-    parser = subparsers.add_parser(
+    parser = _subparser(
+        subparsers,
         "evaluate",
         help="score explanation methods on a model and data (faithfulness, localisation, sanity, ...)",
         description="Explain the samples of DATA with each method and score the explanations with "
@@ -386,6 +435,7 @@ def _add_evaluate_command(subparsers):
     parser.add_argument("--samples", type=int, default=None, help="evaluate only the first N samples")
     parser.add_argument("--patch-size", type=int, default=None, help="region side of perturbation metrics")
     parser.add_argument("--steps", type=int, default=None, help="steps of the perturbation metrics")
+    add_model_options(parser)
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -398,36 +448,36 @@ def run_evaluate(args) -> int:
     try:
         out = pathlib.Path(args.out) if args.out else None
         if out is not None and out.suffix.lower() not in (".md", ".csv"):
-            raise ValueError(f"--out must end in .md or .csv. Received: {args.out!r}")
+            raise ParameterError(f"--out must end in .md or .csv. Received: {args.out!r}")
         x, y, masks = _evaluation_data(args.data, args.samples, np)
         methods = [_method_spec(text) for text in (args.method or EVALUATE_METHODS)]
+        model = load_model_file(args.model, user_classes.load(args.imports, args.custom_objects))
         result = tfxai.evaluate(
-            load_model_file(args.model), x, methods, args.metric, masks=masks, target=y,
+            model, x, methods, args.metric, masks=masks, target=y,
             patch_size=args.patch_size, steps=args.steps, verbose=0,
         )
-    except (TfxaiError, ValueError, TypeError, KeyError, OSError) as error:
-        print(f"tfxai evaluate: error: {error}", file=sys.stderr)
-        return 1
+    except (TfxaiError, OSError) as error:
+        return _failed("evaluate", error)
     table = result.to_markdown()
     print(table)
     if out is not None:
         out.write_text(result.to_csv() if out.suffix.lower() == ".csv" else table + "\n")
         print(f"wrote {out}")
-    return 0
+    return EXIT_OK
 
 
 def _evaluation_data(path, samples, np):
     """``(x, y or None, masks or None)`` from a .npz (keys x, y, masks) or a .npy file."""
     path = pathlib.Path(path)
     if path.suffix.lower() not in (".npz", ".npy"):
-        raise ValueError(f"DATA must be a .npz (x; optional y, masks) or a .npy. Received: {str(path)!r}")
+        raise InputError(f"DATA must be a .npz (x; optional y, masks) or a .npy. Received: {str(path)!r}")
     if path.suffix.lower() == ".npy":
         arrays = {"x": np.load(path, allow_pickle=False)}
     else:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     if "x" not in arrays:
-        raise ValueError(f"{path.name} has no array named 'x'. Found: {sorted(arrays)}")
+        raise InputError(f"{path.name} has no array named 'x'. Found: {sorted(arrays)}")
     keep = slice(None) if samples is None else slice(0, samples)
     return tuple(arrays[key][keep] if key in arrays else None for key in ("x", "y", "masks"))
 
@@ -439,7 +489,7 @@ def _method_spec(text: str):
     for item in filter(None, re.split(r",(?![^\[]*\])", rest)):
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
-            raise ValueError(f"Parameters are KEY=VALUE, e.g. lrp.epsilon:epsilon=0.1. Received: {text!r}")
+            raise ParameterError(f"Parameters are KEY=VALUE, e.g. lrp.epsilon:epsilon=0.1. Received: {text!r}")
         try:
             params[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -449,7 +499,12 @@ def _method_spec(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tfxai`` argument parser with all its subcommands."""
-    parser = argparse.ArgumentParser(prog="tfxai", description="Explain Keras 3 / TensorFlow models.")
+    parser = argparse.ArgumentParser(
+        prog="tfxai",
+        description="Explain Keras 3 / TensorFlow models.",
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo_command(subparsers)
     add_check_command(subparsers).set_defaults(handler=run_check_command)
@@ -460,10 +515,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``tfxai`` console script."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Entry point of the ``tfxai`` console script.
+
+    Parses the arguments without importing TensorFlow (``--help`` and
+    argument errors, exit status 2, answer at once), then imports it
+    without its start-up log lines (:func:`tfxai.logs.quiet`) and runs the
+    command. An unexpected exception prints its traceback and returns 5.
+    """
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    from tfxai.logs import quiet  # noqa: PLC0415
+
+    quiet()
+    try:
+        return args.handler(args)
+    except Exception:  # noqa: BLE001  (a bug: show it, with its own exit status)
+        traceback.print_exc()
+        print(f"tfxai {args.command}: unexpected error; please report it with the traceback above.", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

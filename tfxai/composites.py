@@ -22,7 +22,14 @@ from typing import Callable
 
 from tfxai import registry, rules
 from tfxai.canonizers import RETYPING_REWRITES, is_rectifier
-from tfxai.errors import ModelError, UnsupportedLayerError
+from tfxai.errors import (
+    ModelError,
+    ParameterError,
+    ParameterTypeError,
+    UnknownNameError,
+    UnsupportedLayerError,
+    suggest,
+)
 from tfxai.graph import GraphView
 from tfxai.rules import transformer
 
@@ -66,7 +73,7 @@ class ByPosition:
 
     def __post_init__(self):
         if self.where not in ("first", "last"):
-            raise ValueError(f"ByPosition expects 'first' or 'last'. Received: {self.where!r}")
+            raise ParameterError(f"ByPosition expects 'first' or 'last'. Received: {self.where!r}")
 
     def matches(self, node, positions) -> bool:
         return node.name in positions[self.where]
@@ -103,7 +110,7 @@ def as_matcher(spec):
         return ByType(spec)
     if isinstance(spec, (str, re.Pattern)):
         return ByName(spec)
-    raise TypeError(
+    raise ParameterTypeError(
         "A composite entry selects nodes by layer class, tuple of classes, layer name, "
         f"compiled regex, FIRST or LAST. Received: {spec!r}"
     )
@@ -135,7 +142,7 @@ class Composite:
         for entry in entries:
             selector, rule = entry
             if not isinstance(rule, rules.Rule):
-                raise TypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")
+                raise ParameterTypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")
             checked.append((as_matcher(selector), rule))
         self.entries = tuple(checked)
         self.name = name
@@ -339,18 +346,18 @@ def get_composite(name: str, **params) -> Composite:
 
     Raises
     ------
-    KeyError
-        For an unknown name, listing the valid ones.
-    TypeError
+    UnknownNameError
+        For an unknown name, suggesting the closest valid ones.
+    ParameterTypeError
         For a parameter the preset does not take, listing the ones it does.
     """
     if name not in _PRESETS:
-        raise KeyError(f"Unknown composite {name!r}. Valid names: {', '.join(composite_names())}")
+        raise UnknownNameError(suggest(name, composite_names(), "composite"))
     factory = _PRESETS[name]
     accepted = list(inspect.signature(factory).parameters)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise TypeError(f"Composite {name!r} does not take {unknown}; it takes {accepted}.")
+        raise ParameterTypeError(f"Composite {name!r} does not take {unknown}; it takes {accepted}.")
     return factory(**params)
 
 

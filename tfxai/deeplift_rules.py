@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from tfxai import registry, rules
 from tfxai.canonizers import activation_name
-from tfxai.errors import UnsupportedLayerError
+from tfxai.errors import ParameterError, UnsupportedLayerError
 from tfxai.graph import raw_op_classes
 from tfxai.rules import NodeState, Rule, negative, positive, vjp
 
@@ -104,7 +104,7 @@ class Rescale(Rule):
 
     def __init__(self, tolerance: float = TOLERANCE):
         if not tolerance >= 0:
-            raise ValueError(f"tolerance must be >= 0. Received: tolerance={tolerance!r}")
+            raise ParameterError(f"tolerance must be >= 0. Received: tolerance={tolerance!r}")
         self.tolerance = float(tolerance)
 
     def backward(self, node, state, relevance):

@@ -16,6 +16,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from tfxai.errors import ParameterTypeError
+
 
 @dataclasses.dataclass(frozen=True)
 class LinearMap:
@@ -329,7 +331,7 @@ def frozen_scale_function(layer) -> Callable:
     for layer_type in type(layer).__mro__:
         if layer_type in FROZEN_SCALE_FUNCTIONS:
             return FROZEN_SCALE_FUNCTIONS[layer_type](layer)
-    raise TypeError(
+    raise ParameterTypeError(
         f"No constant-scale form of {type(layer).__name__}; expected one of "
         f"{[t.__name__ for t in FROZEN_SCALE_FUNCTIONS]}."
     )

@@ -12,6 +12,7 @@ import keras
 
 from tfxai import canonizers, rules
 from tfxai.graph import application_layer_classes, raw_op_classes
+from tfxai.errors import ParameterTypeError
 from tfxai.rules import transformer
 
 L = keras.layers
@@ -255,9 +256,9 @@ def register_rule(layer_type: type, rule: rules.Rule) -> None:
     >>> tfxai.register_rule(MyScaling, tfxai.rules.Pass())  # doctest: +SKIP
     """
     if not isinstance(layer_type, type):
-        raise TypeError(f"register_rule expects a layer class. Received: {layer_type!r}")
+        raise ParameterTypeError(f"register_rule expects a layer class. Received: {layer_type!r}")
     if not isinstance(rule, rules.Rule):
-        raise TypeError(f"register_rule expects a tfxai.rules.Rule instance. Received: {rule!r}")
+        raise ParameterTypeError(f"register_rule expects a tfxai.rules.Rule instance. Received: {rule!r}")
     _USER[layer_type] = rule
 
 

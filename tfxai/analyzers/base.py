@@ -23,7 +23,7 @@ import keras
 from tfxai import checks, export, inputs, registry, reverse
 from tfxai.analyzers import distributed
 from tfxai.canonizers import canonize
-from tfxai.errors import InputError
+from tfxai.errors import InputError, ParameterError
 from tfxai.graph import build_view
 
 MODES = ("max_activation", "index", "all")
@@ -101,7 +101,7 @@ class Analyzer:
         self.model = model
         self.view = canonize(build_view(model, registry.needs_capture, sequence_length))
         if not 0 <= int(output_index) < len(self.view.outputs):
-            raise ValueError(
+            raise ParameterError(
                 f"output_index must be in [0, {len(self.view.outputs)}) for model "
                 f"{model.name!r}. Received: output_index={output_index}"
             )
@@ -176,6 +176,9 @@ class Analyzer:
         """Per sample, the quantity the relevance explains: ``sum(y * mask)`` by default."""
         return explained_value(forward.output, forward.mask)
 
+    def review(self, relevance: list) -> None:
+        """Inspect the relevance ``analyze`` returns (one array per input) and warn; default: nothing."""
+
     def explained_key(self):
         """Tensor key of the output being explained (the logits after a softmax)."""
         return self.view.explained[self.output_index]
@@ -210,7 +213,7 @@ class Analyzer:
             Also return, per sample, the explained output minus the summed
             input relevance (the conservation delta).
         verbose : int
-            1 shows a progress bar over batches.
+            1 shows a Keras progress bar that counts samples (not batches).
         strategy : tf.distribute.Strategy, optional
             Split every batch across the strategy's replicas and gather the
             results in input order (see :mod:`tfxai.analyzers.distributed`);
@@ -248,6 +251,7 @@ class Analyzer:
                 f"neuron_selection has {len(target)} indices for {done} samples; give one per sample or one int."
             )
         merged = [np.concatenate([part[i] for part in relevance]) for i in range(len(self.input_specs))]
+        self.review(merged)
         result = _restructure(merged, kind, self.input_specs)
         return (result, np.concatenate(deltas)) if return_delta else result
 
@@ -331,7 +335,7 @@ class Analyzer:
         explained, predictions list)``.
         """
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}. Received: {mode!r}")
+            raise ParameterError(f"mode must be one of {MODES}. Received: {mode!r}")
         if mode not in self._compiled:
             signature = [spec.tensor_spec() for spec in self.input_specs]
             if mode == "index":
@@ -379,13 +383,13 @@ def _selection_mode(neuron_selection):
     if isinstance(neuron_selection, str):
         if neuron_selection in ("max_activation", "all"):
             return neuron_selection, None
-        raise ValueError(
+        raise ParameterError(
             "neuron_selection must be 'max_activation', 'all', an int or an array of ints. "
             f"Received: {neuron_selection!r}"
         )
     target = np.asarray(neuron_selection)
     if target.dtype.kind not in "iu" or target.ndim > 1:
-        raise ValueError(f"neuron_selection indices must be integers (one or one per sample). Received: {neuron_selection!r}")
+        raise ParameterError(f"neuron_selection indices must be integers (one or one per sample). Received: {neuron_selection!r}")
     return "index", target.astype(np.int32)
 
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
+from tfxai.errors import ParameterError
 
 
 class InputAnalyzer(Analyzer):
@@ -45,7 +46,7 @@ class RandomAnalyzer(Analyzer):
     def __init__(self, model, *, stddev: float = 1.0, seed: int = 0, **kwargs):
         super().__init__(model, **kwargs)
         if not float(stddev) >= 0:
-            raise ValueError(f"stddev must be >= 0. Received: stddev={stddev!r}")
+            raise ParameterError(f"stddev must be >= 0. Received: stddev={stddev!r}")
         self.stddev = float(stddev)
         self.seed = int(seed)
 

@@ -17,7 +17,11 @@ import tensorflow as tf
 from tfxai import reverse, rules
 from tfxai.analyzers import batched, factory
 from tfxai.analyzers.base import Analyzer, explained_value
+<<<<<<< HEAD
 from tfxai.errors import ModelError
+=======
+from tfxai.errors import ParameterError, ParameterTypeError
+>>>>>>> main
 
 
 class Gradient(Analyzer):
@@ -199,23 +203,23 @@ class NoiseTunnel(Analyzer):
         self.chunk_size = batched.check_count("chunk_size", chunk_size)
         self.noise_level, self.noise_scale = _noise_parameters(noise_level, noise_scale)
         if reduce not in REDUCTIONS:
-            raise ValueError(f"reduce must be one of {REDUCTIONS}. Received: reduce={reduce!r}")
+            raise ParameterError(f"reduce must be one of {REDUCTIONS}. Received: reduce={reduce!r}")
         self.reduce = reduce
         self.seed = int(seed)
 
     def _inner_analyzer(self, analyzer, params):
         if isinstance(analyzer, Analyzer):
             if params:
-                raise ValueError("analyzer_params only apply when analyzer is a name, not an Analyzer.")
+                raise ParameterError("analyzer_params only apply when analyzer is a name, not an Analyzer.")
             if analyzer.model is not self.model or analyzer.output_index != self.output_index:
-                raise ValueError(
+                raise ParameterError(
                     "The smoothed analyzer must explain the same model and output_index as the noise tunnel. "
                     f"Received: an analyzer of model {analyzer.model.name!r}, "
                     f"output_index={analyzer.output_index}"
                 )
             return analyzer
         if not isinstance(analyzer, str):
-            raise TypeError(f"analyzer must be an analyzer name or an Analyzer. Received: {analyzer!r}")
+            raise ParameterTypeError(f"analyzer must be an analyzer name or an Analyzer. Received: {analyzer!r}")
         return factory.create_analyzer(analyzer, self.model, output_index=self.output_index, **dict(params or {}))
 
     def sigma(self, x):
@@ -267,13 +271,13 @@ class NoiseTunnel(Analyzer):
 
 def _noise_parameters(noise_level, noise_scale):
     if noise_level is not None and noise_scale is not None:
-        raise ValueError(
+        raise ParameterError(
             "Give either noise_level (relative to the input range) or noise_scale (absolute), not both. "
             f"Received: noise_level={noise_level}, noise_scale={noise_scale}"
         )
     for name, value in (("noise_level", noise_level), ("noise_scale", noise_scale)):
         if value is not None and not (float(value) >= 0 and math.isfinite(float(value))):
-            raise ValueError(f"{name} must be a finite number >= 0. Received: {name}={value!r}")
+            raise ParameterError(f"{name} must be a finite number >= 0. Received: {name}={value!r}")
     if noise_scale is not None:
         return None, float(noise_scale)
     return 0.1 if noise_level is None else float(noise_level), None
@@ -389,7 +393,7 @@ def path_points(steps: int, method: str):
     k = np.arange(steps, dtype=np.float64)
     if method == "riemann_trapezoid":
         if steps < 2:
-            raise ValueError(f"riemann_trapezoid needs steps >= 2. Received: steps={steps}")
+            raise ParameterError(f"riemann_trapezoid needs steps >= 2. Received: steps={steps}")
         weights = np.full(steps, 1.0 / (steps - 1))
         weights[[0, -1]] /= 2.0
         return k / (steps - 1), weights
@@ -458,13 +462,13 @@ class IntegratedGradients(Gradient):
     ):
         super().__init__(model, **kwargs)
         if method not in _RULES:
-            raise ValueError(f"method must be one of {_RULES}. Received: method={method!r}")
+            raise ParameterError(f"method must be one of {_RULES}. Received: method={method!r}")
         self.steps = batched.check_count("steps", steps)
         self.method = method
         self.alphas, self.weights = path_points(self.steps, method)
         self.chunk_size = batched.check_count("chunk_size", chunk_size)
         if not float(blur_sigma) > 0:
-            raise ValueError(f"blur_sigma must be > 0. Received: blur_sigma={blur_sigma!r}")
+            raise ParameterError(f"blur_sigma must be > 0. Received: blur_sigma={blur_sigma!r}")
         self.blur_sigma = float(blur_sigma)
         self.baselines = per_input(baseline, len(self.input_specs))
         for spec, base in zip(self.input_specs, self.baselines):
@@ -560,7 +564,7 @@ def per_input(value, n_inputs: int) -> list:
     """One entry per model input from a single entry or a list/tuple of them."""
     if isinstance(value, (list, tuple)):
         if len(value) != n_inputs:
-            raise ValueError(
+            raise ParameterError(
                 f"The model has {n_inputs} input(s); give one baseline or one per input. "
                 f"Received {len(value)} baselines."
             )
@@ -572,9 +576,9 @@ def check_baseline(spec, base):
     """Raise a ValueError unless ``base`` is a valid baseline of the input ``spec``."""
     if isinstance(base, str):
         if base not in ("zero", "blur"):
-            raise ValueError(f"A baseline is 'zero', 'blur', a number or an array. Received: {base!r}")
+            raise ParameterError(f"A baseline is 'zero', 'blur', a number or an array. Received: {base!r}")
         if base == "blur" and len(spec.shape) < 3 and np.dtype(spec.dtype).kind == "f":
-            raise ValueError(
+            raise ParameterError(
                 f"baseline='blur' needs spatial axes (shape (batch, ..., channels)); input {spec.name!r} "
                 f"has shape {spec.shape}. Use 'zero' or an array for tabular inputs."
             )
@@ -582,11 +586,11 @@ def check_baseline(spec, base):
     sample = tuple(spec.shape[1:])
     array = np.asarray(base, dtype=np.float64)
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"The baseline of input {spec.name!r} contains NaN or Inf.")
+        raise ParameterError(f"The baseline of input {spec.name!r} contains NaN or Inf.")
     try:
         np.broadcast_shapes(array.shape, tuple(1 if d is None else d for d in sample))
     except ValueError:
-        raise ValueError(
+        raise ParameterError(
             f"The baseline of input {spec.name!r} must broadcast to one sample of shape {sample}. "
             f"Received shape {array.shape}."
         ) from None

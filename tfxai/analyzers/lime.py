@@ -10,6 +10,7 @@ import tensorflow as tf
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.features import baseline_arrays, coalition_scores, feature_groups
+from tfxai.errors import ParameterError
 
 
 def cosine_distance_to_full(z) -> np.ndarray:
@@ -29,7 +30,7 @@ def lime_projection(z, weights, ridge: float) -> np.ndarray:
     penalty[0, 0] = 0.0
     gram = a.T @ (weights[:, None] * a) + penalty
     if np.linalg.matrix_rank(gram) < a.shape[1]:
-        raise ValueError(
+        raise ParameterError(
             f"LIME's {len(z)} coalitions do not determine {z.shape[1]} features; raise n_samples, give "
             "ridge > 0, or use fewer features (a coarser grid_size)."
         )
@@ -103,11 +104,11 @@ class LIME(Analyzer):
         self.n_samples = batched.check_count("n_samples", n_samples)
         self.chunk_size = batched.check_count("chunk_size", chunk_size)
         if not (math.isfinite(float(kernel_width)) and float(kernel_width) > 0):
-            raise ValueError(
+            raise ParameterError(
                 f"kernel_width must be a finite number > 0. Received: kernel_width={kernel_width!r}"
             )
         if not (math.isfinite(float(ridge)) and float(ridge) >= 0):
-            raise ValueError(f"ridge must be a finite number >= 0. Received: ridge={ridge!r}")
+            raise ParameterError(f"ridge must be a finite number >= 0. Received: ridge={ridge!r}")
         self.kernel_width, self.ridge, self.seed = float(kernel_width), float(ridge), int(seed)
         rng = np.random.default_rng(self.seed)
         self.coalitions = rng.integers(0, 2, (self.n_samples, self.groups.count)).astype(np.float64)

@@ -21,6 +21,7 @@ import tensorflow as tf
 from tfxai import reverse
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer, explained_value
+from tfxai.errors import ModelError, ParameterError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +66,7 @@ def plan_windows(spec, window, stride) -> WindowPlan:
     """
     sample = tuple(spec.shape[1:])
     if any(size is None for size in sample):
-        raise ValueError(f"Occlusion needs a fixed sample shape; input {spec.name!r} has shape {spec.shape}.")
+        raise ModelError(f"Occlusion needs a fixed sample shape; input {spec.name!r} has shape {spec.shape}.")
     window = _per_axis("window", window, sample)
     stride = window if stride is None else _per_axis("stride", stride, sample)
     masks = [_axis_mask(size, w, s) for size, w, s in zip(sample, window, stride)]
@@ -86,7 +87,7 @@ def _per_axis(name, value, sample):
     if len(value) == rank - 1 and rank > 1:
         value = value + (sample[-1],)
     if len(value) != rank or not all(_is_int(v) and v >= 1 for v in value):
-        raise ValueError(
+        raise ParameterError(
             f"{name} must be a positive int or a tuple of positive ints for the axes of one sample "
             f"{sample} (or all but the last). Received: {name}={given!r}"
         )
@@ -144,7 +145,7 @@ class Occlusion(Analyzer):
         self.chunk_size = batched.check_count("chunk_size", chunk_size)
         values = baseline if isinstance(baseline, (list, tuple)) else [baseline] * len(self.input_specs)
         if len(values) != len(self.input_specs):
-            raise ValueError(
+            raise ParameterError(
                 f"The model has {len(self.input_specs)} input(s); give one baseline or one per input. "
                 f"Received {len(values)}."
             )
@@ -154,7 +155,7 @@ class Occlusion(Analyzer):
             try:
                 np.broadcast_shapes(array.shape, tuple(spec.shape[1:]))
             except ValueError:
-                raise ValueError(
+                raise ParameterError(
                     f"The baseline of input {spec.name!r} must broadcast to one sample of shape "
                     f"{tuple(spec.shape[1:])}. Received shape {array.shape}."
                 ) from None

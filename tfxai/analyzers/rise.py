@@ -9,7 +9,7 @@ from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.cam import resize_linear
 from tfxai.analyzers.features import baseline_arrays, scores
-from tfxai.errors import ModelError
+from tfxai.errors import ModelError, ParameterError
 
 
 class RISE(Analyzer):
@@ -75,7 +75,7 @@ class RISE(Analyzer):
         self.grid_size = batched.check_count("grid_size", grid_size)
         self.chunk_size = batched.check_count("chunk_size", chunk_size)
         if not 0 < float(keep_probability) <= 1:
-            raise ValueError(
+            raise ParameterError(
                 f"keep_probability must be in (0, 1]. Received: keep_probability={keep_probability!r}"
             )
         self.keep_probability = float(keep_probability)

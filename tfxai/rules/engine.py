@@ -30,6 +30,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfxai.errors import ModelError
+
 
 @dataclasses.dataclass(frozen=True)
 class NodeState:
@@ -157,7 +159,7 @@ def node_function(node, params):
 def single_input(state: NodeState, rule) -> Any:
     """The one input of a node; a ``ValueError`` naming ``rule`` if it has several."""
     if len(state.inputs) != 1:
-        raise ValueError(f"{type(rule).__name__} expects a node with one input; got {len(state.inputs)}.")
+        raise ModelError(f"{type(rule).__name__} expects a node with one input; got {len(state.inputs)}.")
     return state.inputs[0]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfxai.errors import ParameterError
 from tfxai.rules.engine import (
     LinearRule,
     Term,
@@ -39,7 +40,7 @@ class Epsilon(LinearRule):
 
     def __init__(self, epsilon: float = 1e-7, ignore_bias: bool = False):
         if epsilon < 0:
-            raise ValueError(f"Epsilon expects epsilon >= 0. Received: epsilon={epsilon}")
+            raise ParameterError(f"Epsilon expects epsilon >= 0. Received: epsilon={epsilon}")
         super().__init__(ignore_bias)
         self.epsilon = float(epsilon)
 
@@ -66,7 +67,7 @@ class Gamma(LinearRule):
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
         if gamma < 0:
-            raise ValueError(f"Gamma expects gamma >= 0. Received: gamma={gamma}")
+            raise ParameterError(f"Gamma expects gamma >= 0. Received: gamma={gamma}")
         super().__init__(ignore_bias)
         self.gamma = float(gamma)
 
@@ -95,7 +96,7 @@ class AlphaBeta(TermRule):
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, ignore_bias: bool = False):
         if abs(alpha - beta - 1.0) > 1e-9 or beta < 0:
-            raise ValueError(
+            raise ParameterError(
                 "AlphaBeta expects alpha - beta == 1 and beta >= 0. "
                 f"Received: alpha={alpha}, beta={beta}"
             )
@@ -173,7 +174,7 @@ class ZBox(TermRule):
     def __init__(self, low=-1.0, high=1.0):
         low_array, high_array = tf.constant(low, tf.float32), tf.constant(high, tf.float32)
         if bool(tf.reduce_any(low_array > high_array)):
-            raise ValueError(f"ZBox expects low <= high. Received: low={low}, high={high}")
+            raise ParameterError(f"ZBox expects low <= high. Received: low={low}, high={high}")
         self.low = low
         self.high = high
 
@@ -260,7 +261,7 @@ class GeneralizedGamma(TermRule):
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
         if gamma < 0:
-            raise ValueError(f"GeneralizedGamma expects gamma >= 0. Received: gamma={gamma}")
+            raise ParameterError(f"GeneralizedGamma expects gamma >= 0. Received: gamma={gamma}")
         self.gamma = float(gamma)
         self.ignore_bias = bool(ignore_bias)
 

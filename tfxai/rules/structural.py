@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfxai.errors import ModelError, ParameterError
 from tfxai.linear import frozen_scale_function
 from tfxai.rules.engine import Rule, Term, TermRule, signed_stabilize, single_input, sum_to_shape, vjp
 from tfxai.rules.lrp import Z
@@ -14,7 +15,7 @@ class Pass(Rule):
 
     def backward(self, node, state, relevance):
         if len(state.inputs) != 1 or len(relevance) != 1:
-            raise ValueError(f"Pass expects one input and one output; node {node.name!r} has other.")
+            raise ModelError(f"Pass expects one input and one output; node {node.name!r} has other.")
         return [relevance[0]]
 
 
@@ -105,7 +106,7 @@ class FrozenScale(TermRule):
 
     def __init__(self, epsilon: float = 1e-7):
         if epsilon < 0:
-            raise ValueError(f"FrozenScale expects epsilon >= 0. Received: epsilon={epsilon}")
+            raise ParameterError(f"FrozenScale expects epsilon >= 0. Received: epsilon={epsilon}")
         self.epsilon = float(epsilon)
 
     def terms(self, node, state):
