@@ -70,15 +70,9 @@ def roles(node):
     )
     config = node.layer.get_config()
     if unsupported or config.get("use_gate") or config.get("sliding_window"):
-<<<<<<< HEAD
-        raise ValueError(
+        raise ModelError(
             f"MultiHeadAttention node {node.name!r}: tfxai's attention rules support Keras masks, "
             f"attention_mask and use_causal_mask, not explicit {unsupported or 'use_gate / sliding_window'}."
-=======
-        raise ModelError(
-            f"MultiHeadAttention node {node.name!r}: tfxai's attention rules support Keras masks and "
-            f"use_causal_mask, not explicit {unsupported or 'use_gate / sliding_window'}."
->>>>>>> main
         )
     named = {
         kwargs[name]

@@ -494,7 +494,7 @@ def generation_heatmap(tokens, generated, relevance, percentile: float = 99.5, c
     """
     values = np.asarray(relevance, dtype=np.float64)
     if values.shape != (len(generated), len(tokens)):
-        raise ValueError(
+        raise ParameterError(
             "generation_heatmap expects relevance of shape (len(generated), len(tokens)) = "
             f"({len(generated)}, {len(tokens)}). Received: {values.shape}"
         )

@@ -17,11 +17,7 @@ import tensorflow as tf
 from tfxai import reverse, rules
 from tfxai.analyzers import batched, factory
 from tfxai.analyzers.base import Analyzer, explained_value
-<<<<<<< HEAD
-from tfxai.errors import ModelError
-=======
-from tfxai.errors import ParameterError, ParameterTypeError
->>>>>>> main
+from tfxai.errors import ModelError, ParameterError, ParameterTypeError
 
 
 class Gradient(Analyzer):

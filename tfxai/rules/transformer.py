@@ -38,6 +38,7 @@ import keras
 import tensorflow as tf
 
 from tfxai import reverse
+from tfxai.errors import ParameterError
 from tfxai.graph import GraphView, raw_op_classes
 from tfxai.rules.engine import Rule, signed_stabilize, sum_to_shape, vjp
 from tfxai.rules.structural import EmbeddingSum, SignalTakeAll, Stop
@@ -51,7 +52,7 @@ def _divide(relevance, z, epsilon):
 
 def _check_epsilon(owner, epsilon):
     if epsilon < 0:
-        raise ValueError(f"{owner} expects epsilon >= 0. Received: epsilon={epsilon}")
+        raise ParameterError(f"{owner} expects epsilon >= 0. Received: epsilon={epsilon}")
     return float(epsilon)
 
 
