@@ -22,6 +22,8 @@ that computes the same function; the user's Keras model is never touched.
 * :func:`mark_gates` finds the gate of element-wise products (squeeze-and-
   excitation, EfficientNet / MobileNetV3 gating) and retypes them as
   :class:`GatedProduct`, signal first.
+* :func:`tfxai.rules.transformer.mark_attention_mix` retypes products of
+  attention weights and values (``einsum``/``matmul`` of a softmax output).
 * :func:`strip_softmax` makes explanations start from the logits when a model
   output is a softmax.
 """
@@ -32,6 +34,7 @@ import keras
 
 from tfxai import linear
 from tfxai.graph import GraphView, Node, application_layer_classes, raw_op_classes
+from tfxai.rules import transformer
 
 
 def canonize(view: GraphView) -> GraphView:
@@ -47,9 +50,21 @@ def canonize(view: GraphView) -> GraphView:
     GraphView
         An equivalent view whose weighted layers are linear nodes.
     """
+    view = view.replace(nodes=tuple(_canonize_inner(node) for node in view.nodes))
     for canonizer in CANONIZERS:
         view = canonizer(view)
     return view
+
+
+def _canonize_inner(node: Node) -> Node:
+    """A node captured per sample gets its inner graph canonized too (its outputs are not explained: no softmax strip)."""
+    if node.inner is None:
+        return node
+    inner = node.inner.replace(nodes=tuple(_canonize_inner(n) for n in node.inner.nodes))
+    for canonizer in CANONIZERS:
+        if canonizer is not strip_softmax:
+            inner = canonizer(inner)
+    return node.replace(inner=inner)
 
 
 def activation_name(function) -> str | None:
@@ -189,7 +204,7 @@ def _fold(source: Node, norm_node: Node) -> Node:
 def _can_fold(view, source, norm_node, consumers) -> bool:
     if source is None or source.params is None or source.activation is not None:
         return False
-    if not issubclass(source.op_type, tuple(linear.LINEAR_MAPS)):
+    if not issubclass(source.op_type, tuple(linear.LINEAR_MAPS)) or issubclass(source.op_type, keras.layers.EinsumDense):
         return False
     z_key = norm_node.inputs[0]
     if len(consumers.get(z_key, ())) != 1 or z_key in view.outputs:
@@ -285,11 +300,19 @@ def _signal_inputs(view, node, producers) -> list:
     gates = [i for i, key in enumerate(node.inputs) if _comes_from_gate_activation(key, producers)]
     if 0 < len(gates) < n:
         return [i for i in range(n) if i not in gates]
-    size = _size(view.shapes[node.outputs[0]])
-    broadcast = [i for i, key in enumerate(node.inputs) if _size(view.shapes[key]) < size]
+    out_shape = view.shapes[node.outputs[0]]
+    broadcast = [i for i, key in enumerate(node.inputs) if _is_broadcast(view.shapes[key], out_shape)]
     if 0 < len(broadcast) < n:
         return [i for i in range(n) if i not in broadcast]
     return list(range(n))
+
+
+def _is_broadcast(shape, out_shape) -> bool:
+    """Whether a tensor of ``shape`` is broadcast to ``out_shape``: fewer elements, or size 1 on an axis the output has larger."""
+    if _size(shape) < _size(out_shape):
+        return True
+    pairs = zip(reversed(shape[1:]), reversed(out_shape[1:]))
+    return len(shape) < len(out_shape) or any(d == 1 and o != 1 for d, o in pairs)
 
 
 def _size(shape) -> float:
@@ -390,5 +413,13 @@ def unwrap_time_distributed(view: GraphView) -> GraphView:
     return view.replace(nodes=tuple(nodes))
 
 
-CANONIZERS = (unwrap_time_distributed, linearize, fold_affine, mark_constant_affine, mark_gates, strip_softmax)
+CANONIZERS = (
+    unwrap_time_distributed,
+    linearize,
+    fold_affine,
+    mark_constant_affine,
+    mark_gates,
+    transformer.mark_attention_mix,
+    strip_softmax,
+)
 """Every canonizer, in the order :func:`canonize` applies them."""

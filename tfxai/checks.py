@@ -19,7 +19,7 @@ import sys
 
 import keras
 
-from tfxai import composites, graph
+from tfxai import composites, graph, registry
 from tfxai.canonizers import canonize
 from tfxai.composites import Composite
 from tfxai.errors import ModelError, ParameterTypeError, UnknownNameError, suggest
@@ -144,7 +144,9 @@ class CheckReport:
         return self.table()
 
 
-def check(model, composite="epsilon_plus", *, rules=(), verbose: bool = True, file=None) -> CheckReport:
+def check(
+    model, composite="epsilon_plus", *, rules=(), verbose: bool = True, file=None, sequence_length=None
+) -> CheckReport:
     """Print which rule each node of ``model`` gets, and what is unsupported.
 
     Parameters
@@ -161,6 +163,9 @@ def check(model, composite="epsilon_plus", *, rules=(), verbose: bool = True, fi
         Print the table (default). ``False`` only returns it.
     file : file-like, optional
         Where the table is printed (default: standard output).
+    sequence_length : int, optional
+        As for analyzers: the length at which layers that compute with their
+        input's shape are captured.
 
     Returns
     -------
@@ -179,12 +184,14 @@ def check(model, composite="epsilon_plus", *, rules=(), verbose: bool = True, fi
     True
     """
     check_model(model)
-    view = canonize(graph.build_view(model))
+    view = canonize(graph.build_view(model, registry.needs_capture, sequence_length))
     chosen = as_composite(composite).prepend(rules)
     report = CheckReport(
         model_name=model.name,
         composite=chosen.name or "custom",
-        nodes=tuple(_row(node, rule, chosen) for node, rule in composites.candidate_rules(view, chosen)),
+        nodes=tuple(
+            _row(node, rule, chosen, reached) for node, rule, reached in composites.candidate_rules(view, chosen)
+        ),
     )
     if verbose:
         print(report.table(), file=sys.stdout if file is None else file)
@@ -210,8 +217,13 @@ def _type_name(node) -> str:
     return node.op_type.__name__ if node.op_type.__name__ == own else f"{node.op_type.__name__} ({own})"
 
 
-def _row(node, rule, composite) -> NodeReport:
+UNREACHED = "none (no relevance reaches it)"
+
+
+def _row(node, rule, composite, reached) -> NodeReport:
     type_name = _type_name(node)
+    if not reached:
+        return NodeReport(node.name, type_name, UNREACHED)
     if rule is None:
         return NodeReport(node.name, type_name, UNSUPPORTED, _fix(node, composite))
     if rule.requires_weights and node.params is None:
@@ -221,6 +233,11 @@ def _row(node, rule, composite) -> NodeReport:
 
 
 def _fix(node, composite) -> str:
+    fix = _plain_fix(node, composite)
+    return fix if node.capture_failure is None else f"{fix} (not captured: {node.capture_failure})"
+
+
+def _plain_fix(node, composite) -> str:
     cls = node.op_type.__name__
     if node.params is not None:
         return (

@@ -108,6 +108,20 @@ def dense_map(layer) -> LinearMap:
     return LinearMap(forward=dense_forward, weights=_kernel_and_bias(layer))
 
 
+def einsum_dense_map(layer) -> LinearMap:
+    """LinearMap of a ``keras.layers.EinsumDense``: ``einsum(equation, x, kernel) + bias``."""
+
+    def forward(x, kernel, bias):
+        z = tf.einsum(layer.equation, x, kernel)
+        return z if bias is None else z + bias
+
+    def weights():
+        bias = getattr(layer, "bias", None)
+        return tf.convert_to_tensor(layer.kernel), None if bias is None else tf.convert_to_tensor(bias)
+
+    return LinearMap(forward=forward, weights=weights)
+
+
 def conv_map(layer) -> LinearMap:
     """LinearMap of a ``keras.layers.Conv1D/2D/3D``."""
     return LinearMap(forward=_conv_forward(layer), weights=_kernel_and_bias(layer))
@@ -360,6 +374,7 @@ TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.
 
 LINEAR_MAPS = {
     keras.layers.Dense: dense_map,
+    keras.layers.EinsumDense: einsum_dense_map,
     keras.layers.Conv1D: conv_map,
     keras.layers.Conv2D: conv_map,
     keras.layers.Conv3D: conv_map,

@@ -467,6 +467,53 @@ def text_html(tokens, relevance, percentile: float = 99.5, cmap: str = "bwr") ->
     return '<div style="line-height: 1.9">' + " ".join(spans) + "</div>"
 
 
+def generation_heatmap(tokens, generated, relevance, percentile: float = 99.5, cmap: str = "bwr") -> Figure:
+    """Relevance of the context tokens for each generated token of a causal language model, as a grid.
+
+    Row ``i`` shows, for the ``i``-th generated token, the relevance of every
+    token of the sequence it was predicted from (``tokens[: n_i]``); each row
+    is scaled on its own (its ``percentile`` of absolute values), since the
+    explained logits differ. Positions a row's prediction could not see are
+    left blank.
+
+    Parameters
+    ----------
+    tokens : sequence of str
+        The whole sequence: prompt followed by the generated tokens.
+    generated : sequence of str
+        The generated tokens, one per row (the last ``len(generated)`` of ``tokens``).
+    relevance : array-like
+        Shape ``(len(generated), len(tokens))``; row ``i`` is the explanation of
+        ``generated[i]``, non-zero only before that token's position.
+    percentile, cmap
+        As for :func:`heatmap`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    values = np.asarray(relevance, dtype=np.float64)
+    if values.shape != (len(generated), len(tokens)):
+        raise ParameterError(
+            "generation_heatmap expects relevance of shape (len(generated), len(tokens)) = "
+            f"({len(generated)}, {len(tokens)}). Received: {values.shape}"
+        )
+    first = len(tokens) - len(generated)
+    grid = np.ones(values.shape + (3,))
+    for row, scores in enumerate(values):
+        seen = first + row
+        grid[row, :seen] = _token_colours(tokens[:seen], scores[:seen], percentile, cmap)
+    figure = Figure(figsize=(0.6 * len(tokens) + 1.5, 0.4 * len(generated) + 1.2))
+    axis = figure.add_subplot()
+    axis.imshow(grid, aspect="auto")
+    axis.set_xticks(range(len(tokens)), [str(t) for t in tokens], rotation=90, family="monospace")
+    axis.set_yticks(range(len(generated)), [f"-> {g}" for g in generated], family="monospace")
+    axis.set_xlabel("context token")
+    axis.set_ylabel("generated token")
+    figure.tight_layout()
+    return figure
+
+
 def series_plot(
     series, relevance, times=None, percentile: float = 99.5, cmap: str = "bwr", title=None
 ) -> Figure:

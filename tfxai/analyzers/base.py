@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from tfxai import checks, export, inputs, reverse
+from tfxai import checks, export, inputs, registry, reverse
 from tfxai.analyzers import distributed
 from tfxai.canonizers import canonize
 from tfxai.errors import InputError, ParameterError
@@ -80,6 +80,10 @@ class Analyzer:
         For multi-output models, which output to explain (default the first).
     jit_compile : bool
         Compile the analysis with XLA.
+    sequence_length : int, optional
+        Length at which to capture layers whose ``call`` computes with their
+        input's shape (causal masks, positions) where the model's inputs have
+        a dynamic length; see :mod:`tfxai.capture`.
 
     Attributes
     ----------
@@ -90,10 +94,12 @@ class Analyzer:
         stripped).
     """
 
-    def __init__(self, model, *, output_index: int = 0, jit_compile: bool = False):
+    def __init__(
+        self, model, *, output_index: int = 0, jit_compile: bool = False, sequence_length: int | None = None
+    ):
         checks.check_model(model)
         self.model = model
-        self.view = canonize(build_view(model))
+        self.view = canonize(build_view(model, registry.needs_capture, sequence_length))
         if not 0 <= int(output_index) < len(self.view.outputs):
             raise ParameterError(
                 f"output_index must be in [0, {len(self.view.outputs)}) for model "

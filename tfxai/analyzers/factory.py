@@ -112,7 +112,7 @@ def analyzer_parameters(name: str, model=None) -> list:
     return _accepted_parameters(_ANALYZERS[name])
 
 
-BASE_OPTIONS = ("output_index", "jit_compile")
+BASE_OPTIONS = ("output_index", "jit_compile", "sequence_length")
 LRP_OPTIONS = BASE_OPTIONS + ("rules", "input_layer_rule")
 
 

@@ -108,6 +108,7 @@ class ConservativeAttention(Rule):
             (masks[q_at], masks[v_at], pick(masks, k_at)),
             bool(node.call_kwargs.get("use_causal_mask", False)),
             bool(node.call_kwargs.get("return_attention_scores", False)),
+            pick(state.inputs, node.call_kwargs.get("attention_mask")),
         )
         r_query, r_value, r_key = self.relevance(node.layer, att, relevance)
         result = [None] * len(state.inputs)
