@@ -94,7 +94,8 @@ TINY_CNN = "TinyCNN"
 """A small convolutional network (not from keras.applications) for methods costing hundreds of passes."""
 FORWARD = "forward"
 BASELINE = "baseline gradient"
-IMAGE_SHAPE = (224, 224, 3)
+IMAGE_SIZE = 224
+"""Default height and width of the inputs (``--image-size``); 3 channels."""
 
 DESCRIPTION = """\
 Benchmark tfxai analyzers (LRP variants, gradient, input x gradient) on
@@ -164,6 +165,13 @@ def parse_args(argv=None):
         "oneDNN), or the sampled process RSS; auto (default) prefers the allocator.",
     )
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the tables to FILE (Markdown).")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=IMAGE_SIZE,
+        metavar="PX",
+        help=f"height and width of the inputs, 3 channels (default: {IMAGE_SIZE}).",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default: 0).")
     parser.add_argument(
         "--verbose", action="store_true", help="print every timed call to stderr as it happens."
@@ -288,12 +296,12 @@ def _maxrss_bytes() -> int:
 # Models and baselines
 
 
-def build_model(keras, name: str):
+def build_model(keras, name: str, image_shape):
     if name == TINY_CNN:
         layers = keras.layers
         return keras.Sequential(
             [
-                keras.Input(IMAGE_SHAPE),
+                keras.Input(image_shape),
                 layers.Conv2D(8, 3, strides=4, padding="same", activation="relu"),
                 layers.MaxPooling2D(2),
                 layers.Conv2D(16, 3, padding="same", activation="relu"),
@@ -306,7 +314,7 @@ def build_model(keras, name: str):
         constructor = getattr(keras.applications, name)
     except AttributeError:
         raise SystemExit(f"Unknown keras.applications model {name!r}.") from None
-    return constructor(weights=None, include_top=True, input_shape=IMAGE_SHAPE)
+    return constructor(weights=None, include_top=True, input_shape=image_shape)
 
 
 def logits_model(keras, model):
@@ -326,24 +334,24 @@ def logits_model(keras, model):
     return clone
 
 
-def method_params(tf, method: str, seed: int) -> dict:
+def method_params(tf, method: str, seed: int, image_shape) -> dict:
     """METHOD_PARAMS of ``method``, with ``"4 images"`` replaced by a seeded random background set."""
     params = dict(METHOD_PARAMS.get(method, {}))
     if "background" in params:
-        shape = (BACKGROUND_SIZE,) + IMAGE_SHAPE
+        shape = (BACKGROUND_SIZE,) + tuple(image_shape)
         params["background"] = tf.random.stateless_uniform(shape, seed=(seed, 99), minval=-1.0, maxval=1.0).numpy()
     return params
 
 
-def input_signature(tf):
-    return [tf.TensorSpec((None,) + IMAGE_SHAPE, tf.float32)]
+def input_signature(tf, model):
+    return [tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)]
 
 
 def make_forward(tf, model, jit_compile):
     def forward(x):
         return model(x, training=False)
 
-    return tf.function(forward, input_signature=input_signature(tf), jit_compile=jit_compile or None)
+    return tf.function(forward, input_signature=input_signature(tf, model), jit_compile=jit_compile or None)
 
 
 def make_baseline_gradient(tf, logits, jit_compile):
@@ -353,7 +361,7 @@ def make_baseline_gradient(tf, logits, jit_compile):
             top = tf.reduce_max(logits(x, training=False), axis=1)
         return tape.gradient(top, x)
 
-    return tf.function(gradient, input_signature=input_signature(tf), jit_compile=jit_compile or None)
+    return tf.function(gradient, input_signature=input_signature(tf, logits), jit_compile=jit_compile or None)
 
 
 # ----------------------------------------------------------------------------
@@ -534,11 +542,12 @@ def main(argv=None):
     started = time.perf_counter()
     for model_name in args.models:
         keras.utils.set_random_seed(args.seed)
-        model = build_model(keras, model_name)
+        image_shape = (args.image_size, args.image_size, 3)
+        model = build_model(keras, model_name, image_shape)
         logits = logits_model(keras, model)
         for batch in args.batches:
             x = tf.random.stateless_uniform(
-                (batch,) + IMAGE_SHAPE, seed=(args.seed, batch), minval=-1.0, maxval=1.0
+                (batch,) + image_shape, seed=(args.seed, batch), minval=-1.0, maxval=1.0
             )
             log(f"[{time.perf_counter() - started:.0f} s] {model_name}, batch {batch}")
             candidates = [
@@ -550,7 +559,7 @@ def main(argv=None):
                     (
                         method,
                         lambda method=method: tfxai.create_analyzer(
-                            method, model, jit_compile=args.jit_compile, **method_params(tf, method, args.seed)
+                            method, model, jit_compile=args.jit_compile, **method_params(tf, method, args.seed, image_shape)
                         ).compiled("max_activation"),
                     )
                 )
@@ -579,7 +588,8 @@ def main(argv=None):
             del functions
             gc.collect()
             baseline = next((r[1] for r in rows if r[0] == BASELINE), None)
-            text = f"## {model_name}, batch {batch}\n\n" + table(rows, baseline)
+            size = "" if args.image_size == IMAGE_SIZE else f", {args.image_size} px"
+            text = f"## {model_name}, batch {batch}{size}\n\n" + table(rows, baseline)
             if not gpus:
                 text += "\n\n" + cpu_line(cpu_times)
             report.add(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfxai.graph import GraphView, keras_mask
+from tfxai.signs import nonnegative_keys
 from tfxai.rules.engine import NodeState
 
 
@@ -36,6 +37,7 @@ def forward(view: GraphView, inputs: list, overrides: dict | None = None):
     values = dict(zip(view.inputs, inputs))
     states = {}
     overrides = overrides or {}
+    nonnegative = nonnegative_keys(view, unknown=overrides)
     for node in view.nodes:
         if node.outputs and all(key in overrides for key in node.outputs):
             values.update((key, overrides[key]) for key in node.outputs)
@@ -45,7 +47,8 @@ def forward(view: GraphView, inputs: list, overrides: dict | None = None):
         masks = [keras_mask(x) for x in node_inputs]  # before the call: some layers detach them
         node_outputs = node.forward(node_inputs, params)
         values.update(zip(node.outputs, node_outputs))
-        states[node.name] = NodeState(node_inputs, list(node_outputs), params, masks)
+        signs = tuple(key in nonnegative for key in node.inputs)
+        states[node.name] = NodeState(node_inputs, list(node_outputs), params, masks, signs)
     return values, states
 
 

@@ -48,12 +48,21 @@ class NodeState:
     masks : list or None
         The Keras mask attached to each input when the node ran (``None``
         entries for unmasked inputs).
+    nonnegative : tuple of bool
+        For each input, whether the graph makes it ``>= 0`` whatever the
+        model input (see :mod:`tfxai.signs`); empty where unknown. Rules
+        that split by sign skip the negative part of such inputs.
     """
 
     inputs: list
     outputs: list
     params: Any = None
     masks: Any = None
+    nonnegative: tuple = ()
+
+    def input_nonnegative(self, index: int = 0) -> bool:
+        """Whether input ``index`` is known to be ``>= 0`` (see :attr:`nonnegative`)."""
+        return index < len(self.nonnegative) and self.nonnegative[index]
 
 
 def vjp(function, xs: Sequence, cotangent):

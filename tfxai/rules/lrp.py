@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import tensorflow as tf
 
 from tfxai.errors import ParameterError
@@ -106,14 +109,17 @@ class AlphaBeta(TermRule):
 
     def terms(self, node, state):
         a, kernel, bias = _weighted_input(state, self)
-        return _sign_terms(node, a, kernel, bias, (positive, negative) if self.beta else (positive,))
+        if self.beta and state.input_nonnegative():
+            return _nonnegative_sign_terms(node, state, a, kernel, bias)
+        signs = (positive, negative) if self.beta else (positive,)
+        return _sign_terms(node, a, kernel, bias, signs, state.input_nonnegative())
 
     def cotangents(self, relevance, outputs):
-        s_pos = self.alpha * self.divide(relevance, outputs[0] + outputs[1])
-        if not self.beta:
-            return [s_pos, s_pos]
-        s_neg = -self.beta * self.divide(relevance, outputs[2] + outputs[3])
-        return [s_pos, s_pos, s_neg, s_neg]
+        z_pos, *z_neg = _sign_sums(outputs, 2 if self.beta else 1)
+        s_pos = [self.alpha * self.divide(relevance, z_pos)]
+        s_neg = [-self.beta * self.divide(relevance, z) for z in z_neg]
+        per_sign = len(outputs) // (1 + len(z_neg))
+        return [s for s in s_pos + s_neg for _ in range(per_sign)]
 
 
 def _weighted_input(state, rule):
@@ -127,12 +133,17 @@ def _maybe(function, tensor):
     return None if tensor is None else function(tensor)
 
 
-def _sign_terms(node, a, kernel, bias, signs=(positive, negative)) -> list:
+def _sign_terms(node, a, kernel, bias, signs=(positive, negative), nonnegative=False) -> list:
     """Two terms per sign in ``signs``, whose outputs sum to ``z^+`` (or ``z^-``).
 
     ``z^+ = sum_j (a_j w_jk)^+ + b^+ = a^+ w^+ + a^- w^- + b^+`` and
-    ``z^- = a^+ w^- + a^- w^+ + b^-``.
+    ``z^- = a^+ w^- + a^- w^+ + b^-``. Where ``a`` is known to be ``>= 0``
+    (``nonnegative``: the output of a ReLU), ``a^- = 0`` contributes nothing
+    and each sign has one term, ``z^+ = a w^+ + b^+`` and ``z^- = a w^- + b^-``:
+    half the convolutions, the same values.
     """
+    if nonnegative:
+        return [weighted_term(node, a, sign(kernel), _maybe(sign, bias)) for sign in signs]
     a_pos, a_neg = positive(a), negative(a)
     k_pos, k_neg = positive(kernel), negative(kernel)
     kernels = {positive: (k_pos, k_neg), negative: (k_neg, k_pos)}
@@ -141,6 +152,29 @@ def _sign_terms(node, a, kernel, bias, signs=(positive, negative)) -> list:
         k_same, k_other = kernels[sign]
         terms += [weighted_term(node, a_pos, k_same, _maybe(sign, bias)), weighted_term(node, a_neg, k_other)]
     return terms
+
+
+def _nonnegative_sign_terms(node, state, a, kernel, bias) -> list:
+    """For ``a >= 0``: the terms ``z^+ = a w^+ + b^+`` and ``z^- = a w^- + b^-``, with ``z^- = z - z^+``.
+
+    ``z`` is the forward pass's pre-activation, so besides it only ``z^+``
+    costs a convolution (a matmul); ``z^-`` is clipped at 0, the sign it
+    has exactly. The terms' gradients are two transposed convolutions.
+    """
+    k_pos, b_pos = positive(kernel), _maybe(positive, bias)
+    bias_ignored = bias is None and state.params[1] is not None
+    z = node_function(node, (kernel, None))(a) if bias_ignored else state.outputs[0]
+    z_pos = node_function(node, (k_pos, b_pos))(a)
+    return [
+        weighted_term(node, a, k_pos, b_pos, z_pos),
+        weighted_term(node, a, negative(kernel), _maybe(negative, bias), negative(z - z_pos)),
+    ]
+
+
+def _sign_sums(outputs, signs: int) -> list:
+    """``[z^+]`` or ``[z^+, z^-]``: the outputs of :func:`_sign_terms` summed per sign."""
+    per_sign = len(outputs) // signs
+    return [functools.reduce(operator.add, outputs[i : i + per_sign]) for i in range(0, len(outputs), per_sign)]
 
 
 class ZPlus(AlphaBeta):
@@ -267,13 +301,24 @@ class GeneralizedGamma(TermRule):
 
     def terms(self, node, state):
         a, kernel, bias = _weighted_input(state, self)
+        if state.input_nonnegative():
+            return _nonnegative_sign_terms(node, state, a, kernel, bias)
         z = None if self.ignore_bias else state.outputs[0]
         return [weighted_term(node, a, kernel, bias, z)] + _sign_terms(node, a, kernel, bias)
 
     def cotangents(self, relevance, outputs):
-        z, plus_1, plus_2, minus_1, minus_2 = outputs
+        if len(outputs) == 2:  # the terms of _nonnegative_sign_terms: J = J^+ + J^- folds the term z in
+            plus, minus = outputs
+            z = plus + minus
+        else:
+            z, *signed = outputs
+            plus, minus = _sign_sums(signed, 2)
         up = z >= 0
-        s = self.divide(relevance, z + self.gamma * tf.where(up, plus_1 + plus_2, minus_1 + minus_2))
+        s = self.divide(relevance, z + self.gamma * tf.where(up, plus, minus))
+        if len(outputs) == 2:
+            favoured = (1.0 + self.gamma) * s
+            return [tf.where(up, favoured, s), tf.where(up, s, favoured)]
         zero = tf.zeros_like(s)
         s_up, s_down = self.gamma * tf.where(up, s, zero), self.gamma * tf.where(up, zero, s)
-        return [s, s_up, s_up, s_down, s_down]
+        per_sign = len(signed) // 2
+        return [s] + [s_up] * per_sign + [s_down] * per_sign

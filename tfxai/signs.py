@@ -1,0 +1,98 @@
+"""Which tensors of a view are non-negative by construction.
+
+On ReLU networks every activation after the first layer is ``>= 0``. Rules
+that split contributions by sign (alpha-beta, z+, the generalised gamma) then
+have no negative part to compute: :func:`nonnegative_keys` finds those
+tensors from the graph alone (a rectifier's output, and what pooling,
+reshaping, padding, merging or routing makes of such outputs), so that
+:func:`tfxai.reverse.forward` can record it in each
+:class:`~tfxai.rules.NodeState` and the rules take their shorter path. Values
+are never inspected: a tensor not proven non-negative here gets the general
+path.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfxai.graph import GraphView, application_layer_classes, raw_op_classes
+
+L = keras.layers
+
+SIGN_KEEPING = (
+    (
+        L.Flatten,
+        L.Reshape,
+        L.Permute,
+        L.RepeatVector,
+        L.ZeroPadding1D,
+        L.ZeroPadding2D,
+        L.ZeroPadding3D,
+        L.Cropping1D,
+        L.Cropping2D,
+        L.Cropping3D,
+        L.Concatenate,
+        L.MaxPooling1D,
+        L.MaxPooling2D,
+        L.MaxPooling3D,
+        L.GlobalMaxPooling1D,
+        L.GlobalMaxPooling2D,
+        L.GlobalMaxPooling3D,
+        L.AveragePooling1D,
+        L.AveragePooling2D,
+        L.AveragePooling3D,
+        L.GlobalAveragePooling1D,
+        L.GlobalAveragePooling2D,
+        L.GlobalAveragePooling3D,
+        L.UpSampling1D,
+        L.UpSampling2D,
+        L.UpSampling3D,
+        L.Maximum,
+        L.Minimum,
+        L.Add,
+        L.Average,
+        L.Dropout,
+        L.SpatialDropout1D,
+        L.SpatialDropout2D,
+        L.SpatialDropout3D,
+        L.Identity,
+    )
+    + raw_op_classes("Reshape", "Transpose", "Concatenate", "Squeeze", "ExpandDims")
+    + application_layer_classes(("convnext", "StochasticDepth"))
+)
+"""Operations whose output is ``>= 0`` wherever all their inputs are (at inference).
+
+Raw element-wise operations (``x + c``, ``maximum(x, c)``) are left out: they
+may take constants of either sign."""
+
+
+def nonnegative_keys(view: GraphView, unknown=()) -> frozenset:
+    """Keys of the tensors of ``view`` that are ``>= 0`` for every input.
+
+    Parameters
+    ----------
+    view : GraphView
+        A canonized view.
+    unknown : collection of TensorKey
+        Tensors whose values come from elsewhere (the ``overrides`` of
+        :func:`tfxai.reverse.forward`): never counted as non-negative.
+
+    Returns
+    -------
+    frozenset of TensorKey
+    """
+    from tfxai.canonizers import is_rectifier  # canonizers -> rules -> reverse -> signs: import on use
+
+    found = set()
+    for node in view.nodes:
+        if is_rectifier(node):
+            keeps = True
+        else:
+            keeps = (
+                issubclass(node.op_type, SIGN_KEEPING)
+                and bool(node.inputs)
+                and all(key in found for key in node.inputs)
+            )
+        if keeps:
+            found.update(key for key in node.outputs if key not in unknown)
+    return frozenset(found)
