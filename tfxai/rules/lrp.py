@@ -160,6 +160,11 @@ def _nonnegative_sign_terms(node, state, a, kernel, bias) -> list:
     ``z`` is the forward pass's pre-activation, so besides it only ``z^+``
     costs a convolution (a matmul); ``z^-`` is clipped at 0, the sign it
     has exactly. The terms' gradients are two transposed convolutions.
+    The subtraction rounds relative to ``|z^+|``: GeneralizedGamma only uses
+    ``z^-`` where ``z < 0``, i.e. ``|z^-| > |z^+|``, so it loses nothing
+    there; for alpha-beta it is where ``|z^-|`` is far below ``|z^+|`` that
+    ``z^-`` carries a larger relative error (on VGG16 and ResNet50 the maps
+    moved by less than 1e-6 of their summed magnitude).
     """
     k_pos, b_pos = positive(kernel), _maybe(positive, bias)
     bias_ignored = bias is None and state.params[1] is not None
