@@ -339,7 +339,9 @@ def method_params(tf, method: str, seed: int, image_shape) -> dict:
     params = dict(METHOD_PARAMS.get(method, {}))
     if "background" in params:
         shape = (BACKGROUND_SIZE,) + tuple(image_shape)
-        params["background"] = tf.random.stateless_uniform(shape, seed=(seed, 99), minval=-1.0, maxval=1.0).numpy()
+        params["background"] = tf.random.stateless_uniform(
+            shape, seed=(seed, 99), minval=-1.0, maxval=1.0
+        ).numpy()
     return params
 
 
@@ -559,7 +561,10 @@ def main(argv=None):
                     (
                         method,
                         lambda method=method: tfxai.create_analyzer(
-                            method, model, jit_compile=args.jit_compile, **method_params(tf, method, args.seed, image_shape)
+                            method,
+                            model,
+                            jit_compile=args.jit_compile,
+                            **method_params(tf, method, args.seed, image_shape),
                         ).compiled("max_activation"),
                     )
                 )

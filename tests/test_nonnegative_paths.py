@@ -86,12 +86,18 @@ def relu_case(kind, use_bias, dtype) -> ReluCase:
 
 
 CASES = {
-    "AlphaBeta_2_1": (lambda: rules.AlphaBeta(2.0, 1.0), lambda c: ref.lrp_alpha_beta(c.a, c.W, c.b, c.R, 2, 1)),
+    "AlphaBeta_2_1": (
+        lambda: rules.AlphaBeta(2.0, 1.0),
+        lambda c: ref.lrp_alpha_beta(c.a, c.W, c.b, c.R, 2, 1),
+    ),
     "AlphaBeta_2_1_IB": (
         lambda: rules.AlphaBeta(2.0, 1.0, ignore_bias=True),
         lambda c: ref.lrp_alpha_beta(c.a, c.W, 0 * c.b, c.R, 2, 1),
     ),
-    "AlphaBeta_1_0": (lambda: rules.AlphaBeta(1.0, 0.0), lambda c: ref.lrp_alpha_beta(c.a, c.W, c.b, c.R, 1, 0)),
+    "AlphaBeta_1_0": (
+        lambda: rules.AlphaBeta(1.0, 0.0),
+        lambda c: ref.lrp_alpha_beta(c.a, c.W, c.b, c.R, 1, 0),
+    ),
     "ZPlus": (lambda: rules.ZPlus(), lambda c: ref.lrp_alpha_beta(c.a, c.W, 0 * c.b, c.R, 1, 0)),
     "GeneralizedGamma": (
         lambda: rules.GeneralizedGamma(0.25),

@@ -179,7 +179,8 @@ def _nonnegative_sign_terms(node, state, a, kernel, bias) -> list:
 def _sign_sums(outputs, signs: int) -> list:
     """``[z^+]`` or ``[z^+, z^-]``: the outputs of :func:`_sign_terms` summed per sign."""
     per_sign = len(outputs) // signs
-    return [functools.reduce(operator.add, outputs[i : i + per_sign]) for i in range(0, len(outputs), per_sign)]
+    starts = range(0, len(outputs), per_sign)
+    return [functools.reduce(operator.add, outputs[i : i + per_sign]) for i in starts]
 
 
 class ZPlus(AlphaBeta):
