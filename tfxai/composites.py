@@ -155,13 +155,22 @@ class Composite:
 
 
 def positions(view: GraphView) -> dict:
-    """Names of the weighted nodes nearest the input, nearest the output, and followed only by ReLUs."""
-    weighted = {node.name for node in view.nodes if node.params is not None}
+    """Names of the weighted nodes nearest the input, nearest the output, and followed only by ReLUs.
+
+    Element-wise affine nodes (a BatchNorm that could not be folded) do not
+    count as weighted: like activations, they sit between weighted layers.
+    """
+    weighted = {node.name for node in view.nodes if is_weighted(node)}
     return {
         "first": _nearest_weighted(view.nodes, view.inputs, weighted, forward=True),
         "last": _nearest_weighted(reversed(view.nodes), view.explained, weighted, forward=False),
         "rectified": _rectified(view, weighted),
     }
+
+
+def is_weighted(node) -> bool:
+    """Whether a node is a Dense / convolution linear node (not an element-wise affine one)."""
+    return node.params is not None and not issubclass(node.op_type, registry.AFFINE)
 
 
 def _rectified(view: GraphView, weighted: set) -> set:
@@ -225,6 +234,13 @@ def assign(view: GraphView, composite: Composite) -> dict:
             raise ModelError(
                 f"Rule {rule!r} modifies weights, but node {node.name!r} "
                 f"({node.op_type.__name__}) has none. Give it a rule such as Epsilon or Pass."
+            )
+        elif isinstance(rule, rules.AlphaBeta) and issubclass(node.op_type, registry.AFFINE):
+            raise ModelError(
+                f"Rule {rule!r} splits contributions by sign, but node {node.name!r} is an element-wise "
+                f"affine map ({node.op_type.__name__} that could not be folded into a linear layer): each "
+                "output has one contribution, so alpha-beta would return alpha times the relevance. "
+                "Give it Pass() (the default) or Epsilon()."
             )
         else:
             chosen[node.name] = rule
@@ -312,7 +328,7 @@ def get_composite(name: str, **params) -> Composite:
 
 
 def _dense_epsilon(epsilon):
-    return [(registry.DENSE + registry.AFFINE, rules.Epsilon(epsilon))]
+    return [(registry.DENSE, rules.Epsilon(epsilon))]
 
 
 @register_composite("epsilon_plus")

@@ -21,7 +21,7 @@ import tensorflow as tf
 import keras
 
 from tfxai import checks, export, inputs, reverse
-from tfxai.canonizers import canonize
+from tfxai.canonizers import CANONIZERS, canonize
 from tfxai.errors import InputError
 from tfxai.graph import build_view
 
@@ -89,10 +89,13 @@ class Analyzer:
         stripped).
     """
 
+    canonizers = CANONIZERS
+    """The canonizers the analyzer applies (see :func:`tfxai.canonizers.canonize`)."""
+
     def __init__(self, model, *, output_index: int = 0, jit_compile: bool = False):
         checks.check_model(model)
         self.model = model
-        self.view = canonize(build_view(model))
+        self.view = canonize(build_view(model), self.canonizers)
         if not 0 <= int(output_index) < len(self.view.outputs):
             raise ValueError(
                 f"output_index must be in [0, {len(self.view.outputs)}) for model "

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
-from tfxai.canonizers import activation_name
+from tfxai.canonizers import KEEP_INTERMEDIATES, activation_name
 from tfxai.errors import ModelError
 from tfxai.graph import build_view, raw_op_classes
 
@@ -77,6 +77,8 @@ class GradCAM(Analyzer):
     Selvaraju, Cogswell, Das, Vedantam, Parikh, Batra (2017). Grad-CAM: visual
     explanations from deep networks via gradient-based localization. ICCV.
     """
+
+    canonizers = KEEP_INTERMEDIATES  # the feature map must stay a tensor of the view
 
     def __init__(self, model, *, layer: str | None = None, **kwargs):
         super().__init__(model, **kwargs)
