@@ -26,6 +26,8 @@ _NAMES = {
     "InputError": "tfxai.errors",
     "ModelError": "tfxai.errors",
     "ModelLoadError": "tfxai.errors",
+    "ParameterError": "tfxai.errors",
+    "ParameterTypeError": "tfxai.errors",
     "TfxaiError": "tfxai.errors",
     "UnsupportedLayerError": "tfxai.errors",
     "register_rule": "tfxai.registry",

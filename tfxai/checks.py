@@ -52,6 +52,32 @@ def check_model(model) -> None:
         )
 
 
+def stateful_nodes(view) -> list:
+    """Names of the nodes of ``view`` whose layer keeps state between calls (``stateful=True`` RNNs)."""
+    found = []
+    for node in view.nodes:
+        layers = [node.layer] + [getattr(node.layer, a, None) for a in ("forward_layer", "backward_layer", "layer")]
+        if any(getattr(layer, "stateful", False) is True for layer in layers if layer is not None):
+            found.append(node.name)
+    return found
+
+
+def check_stateless(view) -> None:
+    """Raise :class:`~tfxai.errors.ModelError` if a layer of ``view`` is stateful.
+
+    A stateful RNN starts each call from the state the previous call left:
+    running it to explain an input would change the user's model, and the
+    explanation would depend on what ran before. tfxai refuses such models.
+    """
+    names = stateful_nodes(view)
+    if names:
+        raise ModelError(
+            f"Model {view.name!r} has stateful recurrent layer(s) {names}: their output depends on the state "
+            "left by earlier calls, and explaining would change that state. tfxai explains stateless models. "
+            "Rebuild the model with stateful=False and copy the weights (model.get_weights() / set_weights())."
+        )
+
+
 UNSUPPORTED = "unsupported"
 
 
@@ -184,7 +210,9 @@ def check(model, composite="epsilon_plus", *, rules=(), verbose: bool = True, fi
     report = CheckReport(
         model_name=model.name,
         composite=chosen.name or "custom",
-        nodes=tuple(_row(node, rule, chosen) for node, rule in composites.candidate_rules(view, chosen)),
+        nodes=tuple(
+            _row(node, rule, chosen, stateful_nodes(view)) for node, rule in composites.candidate_rules(view, chosen)
+        ),
     )
     if verbose:
         print(report.table(), file=sys.stdout if file is None else file)
@@ -211,13 +239,15 @@ def _type_name(node) -> str:
     return node.op_type.__name__ if node.op_type.__name__ == own else f"{node.op_type.__name__} ({own})"
 
 
-def _row(node, rule, composite) -> NodeReport:
+def _row(node, rule, composite, stateful=()) -> NodeReport:
     type_name = _type_name(node)
     if rule is None:
         return NodeReport(node.name, type_name, UNSUPPORTED, _fix(node, composite))
     if rule.requires_weights and node.params is None:
         fix = f"{type(rule).__name__} modifies weights and this node has none; give it Epsilon or Pass"
         return NodeReport(node.name, type_name, UNSUPPORTED, fix)
+    if node.name in stateful:
+        return NodeReport(node.name, type_name, UNSUPPORTED, "stateful: rebuild the layer with stateful=False")
     return NodeReport(node.name, type_name, repr(rule))
 
 

@@ -131,7 +131,11 @@ class Composite:
 
     def __init__(self, entries=(), name: str | None = None):
         checked = []
+        if isinstance(entries, (str, dict)) or not hasattr(entries, "__iter__"):
+            raise TypeError(f"Composite entries are a sequence of (selector, Rule) pairs. Received: {entries!r}")
         for entry in entries:
+            if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+                raise TypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")
             selector, rule = entry
             if not isinstance(rule, rules.Rule):
                 raise TypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")

@@ -29,3 +29,11 @@ class InputError(TfxaiError, ValueError):
 
 class ModelLoadError(TfxaiError, ValueError):
     """A model file or ``keras.applications`` name that cannot be loaded."""
+
+
+class ParameterError(TfxaiError, ValueError):
+    """A method parameter has a value it cannot take (NaN, negative, out of range, wrong shape)."""
+
+
+class ParameterTypeError(TfxaiError, TypeError):
+    """A method parameter has the wrong type (a string where a number is expected)."""

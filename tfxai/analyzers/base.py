@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from tfxai import checks, export, inputs, reverse
+from tfxai import checks, export, inputs, reverse, validation
 from tfxai.canonizers import CANONIZERS, canonize
-from tfxai.errors import InputError
+from tfxai.errors import InputError, ParameterError
 from tfxai.graph import build_view
 
 MODES = ("max_activation", "index", "all")
@@ -96,13 +96,14 @@ class Analyzer:
         checks.check_model(model)
         self.model = model
         self.view = canonize(build_view(model), self.canonizers)
-        if not 0 <= int(output_index) < len(self.view.outputs):
-            raise ValueError(
+        checks.check_stateless(self.view)
+        self.output_index = validation.count("output_index", output_index, minimum=0)
+        if self.output_index >= len(self.view.outputs):
+            raise ParameterError(
                 f"output_index must be in [0, {len(self.view.outputs)}) for model "
                 f"{model.name!r}. Received: output_index={output_index}"
             )
-        self.output_index = int(output_index)
-        self.jit_compile = bool(jit_compile)
+        self.jit_compile = validation.flag("jit_compile", jit_compile)
         self.input_specs = inputs.specs_of(self.view)
         self._compiled = {}
 
@@ -199,7 +200,7 @@ class Analyzer:
             whole output at once. Indices count over the flattened non-batch
             axes of the explained output.
         batch_size : int, optional
-            Analyse at most this many samples at a time.
+            Analyse at most this many samples at a time (an integer >= 1).
         return_delta : bool
             Also return, per sample, the explained output minus the summed
             input relevance (the conservation delta).
@@ -214,6 +215,10 @@ class Analyzer:
             Shape ``(n_samples,)``.
         """
         mode, target = _selection_mode(neuron_selection)
+        if batch_size is not None:
+            batch_size = validation.count("batch_size", batch_size)
+        return_delta = validation.flag("return_delta", return_delta)
+        verbose = validation.count("verbose", verbose, minimum=0)
         kind, chunks, total = self._chunks(x, batch_size)
         progress = keras.utils.Progbar(total, verbose=1) if verbose else None
         relevance, deltas, done = [], [], 0

@@ -14,13 +14,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def check_count(name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``, or a ValueError that names it."""
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
 def fold(step, total: int, chunk_size: int, combine):
     """Run ``step`` over ``range(total)`` in chunks and combine the results.
 

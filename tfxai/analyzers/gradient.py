@@ -13,9 +13,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import reverse, rules
+from tfxai import reverse, rules, validation
 from tfxai.analyzers import batched, factory
 from tfxai.analyzers.base import Analyzer, explained_value
+from tfxai.errors import ParameterError, ParameterTypeError
 
 
 class Gradient(Analyzer):
@@ -160,15 +161,15 @@ class NoiseTunnel(Analyzer):
     ):
         super().__init__(model, **kwargs)
         self.inner = self._inner_analyzer(analyzer, analyzer_params)
-        self.n_samples = batched.check_count("n_samples", n_samples)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
+        self.n_samples = validation.count("n_samples", n_samples)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
         self.noise_level, self.noise_scale = _noise_parameters(noise_level, noise_scale)
-        if reduce not in ("mean", "variance"):
-            raise ValueError(f"reduce must be 'mean' or 'variance'. Received: reduce={reduce!r}")
-        self.reduce = reduce
-        self.seed = int(seed)
+        self.reduce = validation.choice("reduce", reduce, ("mean", "variance"))
+        self.seed = validation.integer("seed", seed)
 
     def _inner_analyzer(self, analyzer, params):
+        if params is not None and not isinstance(params, dict):
+            raise ParameterTypeError(f"analyzer_params must be a dict or None. Received: analyzer_params={params!r}")
         if isinstance(analyzer, Analyzer):
             if params:
                 raise ValueError("analyzer_params only apply when analyzer is a name, not an Analyzer.")
@@ -231,12 +232,9 @@ def _noise_parameters(noise_level, noise_scale):
             "Give either noise_level (relative to the input range) or noise_scale (absolute), not both. "
             f"Received: noise_level={noise_level}, noise_scale={noise_scale}"
         )
-    for name, value in (("noise_level", noise_level), ("noise_scale", noise_scale)):
-        if value is not None and not (float(value) >= 0 and math.isfinite(float(value))):
-            raise ValueError(f"{name} must be a finite number >= 0. Received: {name}={value!r}")
     if noise_scale is not None:
-        return None, float(noise_scale)
-    return 0.1 if noise_level is None else float(noise_level), None
+        return None, validation.number("noise_scale", noise_scale, minimum=0)
+    return 0.1 if noise_level is None else validation.number("noise_level", noise_level, minimum=0), None
 
 
 def _chunk_moments(variants, valid):
@@ -396,15 +394,11 @@ class IntegratedGradients(Gradient):
         **kwargs,
     ):
         super().__init__(model, **kwargs)
-        if method not in _RULES:
-            raise ValueError(f"method must be one of {_RULES}. Received: method={method!r}")
-        self.steps = batched.check_count("steps", steps)
-        self.method = method
+        self.method = validation.choice("method", method, _RULES)
+        self.steps = validation.count("steps", steps, minimum=2 if method == "riemann_trapezoid" else 1)
         self.alphas, self.weights = path_points(self.steps, method)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
-        if not float(blur_sigma) > 0:
-            raise ValueError(f"blur_sigma must be > 0. Received: blur_sigma={blur_sigma!r}")
-        self.blur_sigma = float(blur_sigma)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
+        self.blur_sigma = validation.number("blur_sigma", blur_sigma, minimum=0, exclusive=True)
         self.baselines = _per_input(baseline, len(self.input_specs))
         for spec, base in zip(self.input_specs, self.baselines):
             _check_baseline(spec, base)
@@ -458,7 +452,7 @@ def _per_input(value, n_inputs: int) -> list:
     """One entry per model input from a single entry or a list/tuple of them."""
     if isinstance(value, (list, tuple)):
         if len(value) != n_inputs:
-            raise ValueError(
+            raise ParameterError(
                 f"The model has {n_inputs} input(s); give one baseline or one per input. "
                 f"Received {len(value)} baselines."
             )
@@ -469,7 +463,7 @@ def _per_input(value, n_inputs: int) -> list:
 def _check_baseline(spec, base):
     if isinstance(base, str):
         if base not in ("zero", "blur"):
-            raise ValueError(f"A baseline is 'zero', 'blur', a number or an array. Received: {base!r}")
+            raise ParameterError(f"A baseline is 'zero', 'blur', a number or an array. Received: {base!r}")
         if base == "blur" and len(spec.shape) < 3 and np.dtype(spec.dtype).kind == "f":
             raise ValueError(
                 f"baseline='blur' needs spatial axes (shape (batch, ..., channels)); input {spec.name!r} "
@@ -477,13 +471,11 @@ def _check_baseline(spec, base):
             )
         return
     sample = tuple(spec.shape[1:])
-    array = np.asarray(base, dtype=np.float64)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"The baseline of input {spec.name!r} contains NaN or Inf.")
+    array = validation.finite_array(f"baseline (of input {spec.name!r})", base)
     try:
         np.broadcast_shapes(array.shape, tuple(1 if d is None else d for d in sample))
     except ValueError:
-        raise ValueError(
+        raise ParameterError(
             f"The baseline of input {spec.name!r} must broadcast to one sample of shape {sample}. "
             f"Received shape {array.shape}."
         ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tfxai import composites, registry, reverse, rules
 from tfxai.analyzers.base import Analyzer
 from tfxai.composites import FIRST, Composite
+from tfxai.errors import ParameterTypeError
 
 
 class LRP(Analyzer):
@@ -43,6 +44,10 @@ class LRP(Analyzer):
             composite = composites.default_composite()
         elif isinstance(composite, str):
             composite = composites.get_composite(composite)
+        elif not isinstance(composite, Composite):
+            raise ParameterTypeError(
+                f"composite must be a Composite, a composite name or None. Received: composite={composite!r}"
+            )
         if input_layer_rule is not None:
             composite = composite.prepend([(FIRST, _as_input_rule(input_layer_rule))])
         self.composite = composite.prepend(rules)
