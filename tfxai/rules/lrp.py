@@ -1,0 +1,271 @@
+"""LRP rules of weighted (linear) layers: declarations on the engine of :mod:`tfxai.rules.engine`."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfxai.rules.engine import (
+    LinearRule,
+    Rule,
+    negative,
+    node_function,
+    positive,
+    signed_stabilize,
+    single_input,
+    vjp,
+    with_params,
+)
+
+
+class Z(LinearRule):
+    """LRP-0 (Bach et al. 2015): ``R_j = sum_k a_j w_jk / z_k R_k``.
+
+    Where ``z_k == 0`` exactly, ``R_k`` is not propagated. On ReLU networks
+    LRP-0 equals input times gradient.
+    """
+
+
+class Epsilon(LinearRule):
+    """LRP-epsilon (Bach et al. 2015): denominator ``z + epsilon * sign(z)``.
+
+    Parameters
+    ----------
+    epsilon : float
+        Stabiliser, >= 0; larger values absorb weak or contradictory relevance.
+        Default 1e-7, as iNNvestigate.
+    ignore_bias : bool
+        Drop the bias from ``z``.
+    """
+
+    def __init__(self, epsilon: float = 1e-7, ignore_bias: bool = False):
+        if epsilon < 0:
+            raise ValueError(f"Epsilon expects epsilon >= 0. Received: epsilon={epsilon}")
+        super().__init__(ignore_bias)
+        self.epsilon = float(epsilon)
+
+    def divide(self, relevance, z):
+        if not self.epsilon:
+            return tf.math.divide_no_nan(relevance, z)
+        return relevance / signed_stabilize(z, self.epsilon)
+
+
+class Gamma(LinearRule):
+    """LRP-gamma (Montavon et al. 2019): ``rho(w) = w + gamma * max(0, w)``.
+
+    The bias is modified likewise. ``gamma = 0`` is LRP-0.
+
+    Parameters
+    ----------
+    gamma : float
+        Weight of the positive part, >= 0. Default 0.25.
+    ignore_bias : bool
+        Drop the bias from ``z``.
+    """
+
+    requires_weights = True
+
+    def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
+        if gamma < 0:
+            raise ValueError(f"Gamma expects gamma >= 0. Received: gamma={gamma}")
+        super().__init__(ignore_bias)
+        self.gamma = float(gamma)
+
+    def modify_weights(self, kernel, bias):
+        kernel = kernel + self.gamma * positive(kernel)
+        return kernel, None if bias is None else bias + self.gamma * positive(bias)
+
+
+class AlphaBeta(Rule):
+    """LRP-alpha-beta (Bach et al. 2015) with ``alpha - beta = 1``.
+
+    ``R_j = sum_k (alpha (a_j w_jk)^+ / z_k^+ - beta (a_j w_jk)^- / z_k^-) R_k``.
+    Inputs of both signs are split, so ``(a w)^+ = a^+ w^+ + a^- w^-``; the
+    positive bias part joins ``z^+`` and the negative part ``z^-``.
+
+    Parameters
+    ----------
+    alpha, beta : float
+        Weights of the positive and negative contributions; ``alpha - beta``
+        must be 1 and ``beta >= 0``.
+    ignore_bias : bool
+        Drop the bias from both denominators.
+    """
+
+    requires_weights = True
+
+    def __init__(self, alpha: float = 1.0, beta: float = 0.0, ignore_bias: bool = False):
+        if abs(alpha - beta - 1.0) > 1e-9 or beta < 0:
+            raise ValueError(
+                "AlphaBeta expects alpha - beta == 1 and beta >= 0. "
+                f"Received: alpha={alpha}, beta={beta}"
+            )
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.ignore_bias = bool(ignore_bias)
+
+    def _part(self, node, a_pos, a_neg, k_same, k_other, bias, relevance):
+        """Relevance of the ``(a w)`` terms whose sign equals that of ``k_same``."""
+        f_same = with_params(node, k_same, bias)
+        f_other = with_params(node, k_other, None)
+        s = tf.math.divide_no_nan(relevance, f_same(a_pos) + f_other(a_neg))
+        return a_pos * vjp(f_same, [a_pos], s)[0] + a_neg * vjp(f_other, [a_neg], s)[0]
+
+    def backward(self, node, state, relevance):
+        a = single_input(state, self)
+        kernel, bias = state.params
+        bias = None if self.ignore_bias else bias
+        a_pos, a_neg = positive(a), negative(a)
+        k_pos, k_neg = positive(kernel), negative(kernel)
+        r_pos = self._part(node, a_pos, a_neg, k_pos, k_neg, _maybe(positive, bias), relevance[0])
+        if not self.beta:
+            return [self.alpha * r_pos]
+        r_neg = self._part(node, a_pos, a_neg, k_neg, k_pos, _maybe(negative, bias), relevance[0])
+        return [self.alpha * r_pos - self.beta * r_neg]
+
+
+def _maybe(function, tensor):
+    return None if tensor is None else function(tensor)
+
+
+class ZPlus(AlphaBeta):
+    """Z+ rule (deep Taylor for ReLU layers): alpha=1, beta=0, bias ignored.
+
+    Parameters
+    ----------
+    ignore_bias : bool
+        Default True as in iNNvestigate; False adds the positive bias to ``z^+``.
+    """
+
+    def __init__(self, ignore_bias: bool = True):
+        super().__init__(alpha=1.0, beta=0.0, ignore_bias=ignore_bias)
+
+
+class ZBox(Rule):
+    """z^B / bounded rule for inputs in ``[low, high]`` (Montavon et al. 2017).
+
+    ``z_jk = a_j w_jk - l_j w_jk^+ - h_j w_jk^-``; the bias is ignored.
+
+    Parameters
+    ----------
+    low, high : float or array-like
+        Bounds of the input, scalars or per channel (broadcast against the
+        input, e.g. shape ``(C,)`` for channels-last images); ``low <= high``.
+    """
+
+    requires_weights = True
+
+    def __init__(self, low=-1.0, high=1.0):
+        low_array, high_array = tf.constant(low, tf.float32), tf.constant(high, tf.float32)
+        if bool(tf.reduce_any(low_array > high_array)):
+            raise ValueError(f"ZBox expects low <= high. Received: low={low}, high={high}")
+        self.low = low
+        self.high = high
+
+    def backward(self, node, state, relevance):
+        a = single_input(state, self)
+        kernel, _ = state.params
+        # via float64, so that bounds such as 0.1 keep a float64 model's precision
+        low = tf.broadcast_to(tf.cast(tf.constant(self.low, tf.float64), a.dtype), tf.shape(a))
+        high = tf.broadcast_to(tf.cast(tf.constant(self.high, tf.float64), a.dtype), tf.shape(a))
+        f = with_params(node, kernel, None)
+        f_pos = with_params(node, positive(kernel), None)
+        f_neg = with_params(node, negative(kernel), None)
+        z = f(a) - f_pos(low) - f_neg(high)
+        s = tf.math.divide_no_nan(relevance[0], z)
+        result = a * vjp(f, [a], s)[0] - low * vjp(f_pos, [low], s)[0] - high * vjp(f_neg, [high], s)[0]
+        return [result]
+
+
+class WSquare(Rule):
+    """W-square rule (Montavon et al. 2017): ``R_j = sum_k w_jk^2 / sum_i w_ik^2 R_k``.
+
+    Independent of the input values; the bias is ignored. On a node without
+    weights it is the :class:`Flat` rule.
+    """
+
+    def transform(self, kernel):
+        """The weights the rule distributes by."""
+        return tf.square(kernel)
+
+    def backward(self, node, state, relevance):
+        a = single_input(state, self)
+        params = None if state.params is None else (self.transform(state.params[0]), None)
+        f = node_function(node, params)
+        ones = tf.ones_like(a)
+        s = tf.math.divide_no_nan(relevance[0], f(ones))
+        return [vjp(f, [ones], s)[0]]
+
+
+class Flat(WSquare):
+    """Flat rule (Lapuschkin et al. 2019): W-square with all weights 1.
+
+    Spreads relevance uniformly over each output's receptive field.
+    """
+
+    def transform(self, kernel):
+        return tf.ones_like(kernel)
+
+
+class GeneralizedGamma(Rule):
+    """LRP-gamma for inputs and outputs of both signs (zennit's Gamma; Andeol et al. 2021).
+
+    Contributions ``z_jk = a_j w_jk`` are split by sign (``z_jk^+ = a_j^+ w_jk^+
+    + a_j^- w_jk^-``, as in :class:`AlphaBeta`), and those sharing the sign of
+    the output are favoured:
+
+    ``R_j = sum_k (z_jk + gamma z_jk^s) / (z_k + gamma (sum_j z_jk^s + b_k^s)) R_k``
+
+    with ``s = +`` where ``z_k >= 0`` and ``s = -`` where ``z_k < 0``. The
+    denominator has the sign of ``z_k`` and at least its size, so no
+    near-cancelled denominator amplifies relevance. For non-negative inputs
+    and ``z_k >= 0`` this is :class:`Gamma` (Montavon et al. 2019), which is
+    meant for layers followed by a ReLU. Where a layer's output keeps its
+    negative values (a residual branch, a linear bottleneck, a swish or GELU
+    activation), relevance reaches outputs with ``z_k < 0``, where
+    :class:`Gamma`'s denominator ``z_k + gamma z_k^+`` can cancel; layer after
+    layer that multiplies relevance up to float32 overflow (EfficientNet,
+    MobileNetV2/V3 in keras.applications).
+
+    Parameters
+    ----------
+    gamma : float
+        Weight of the same-sign contributions, >= 0. Default 0.25; 0 is LRP-0.
+    ignore_bias : bool
+        Drop the bias from ``z``.
+
+    References
+    ----------
+    Montavon, Binder, Lapuschkin, Samek, Mueller (2019). Layer-wise relevance
+    propagation: an overview. In Explainable AI, LNCS 11700.
+    Andeol, Kawakami, Wada, Kanamori, Mueller, Montavon (2021). Learning
+    domain invariant representations by joint Wasserstein distance
+    minimization. arXiv:2106.04923.
+    """
+
+    requires_weights = True
+
+    def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
+        if gamma < 0:
+            raise ValueError(f"GeneralizedGamma expects gamma >= 0. Received: gamma={gamma}")
+        self.gamma = float(gamma)
+        self.ignore_bias = bool(ignore_bias)
+
+    def backward(self, node, state, relevance):
+        a = single_input(state, self)
+        kernel, bias = state.params
+        bias = None if self.ignore_bias else bias
+        a_pos, a_neg = positive(a), negative(a)
+        f = with_params(node, kernel, bias)
+        f_pos = with_params(node, positive(kernel), None)
+        f_neg = with_params(node, negative(kernel), None)
+        z = f(a) if self.ignore_bias else state.outputs[0]
+        b = tf.zeros_like(z) if bias is None else f(tf.zeros_like(a))  # the bias, broadcast to z
+        up = z >= 0
+        z_pos = f_pos(a_pos) + f_neg(a_neg) + positive(b)
+        z_neg = f_neg(a_pos) + f_pos(a_neg) + negative(b)
+        s = tf.math.divide_no_nan(relevance[0], z + self.gamma * tf.where(up, z_pos, z_neg))
+        s_up, s_down = tf.where(up, s, tf.zeros_like(s)), tf.where(up, tf.zeros_like(s), s)
+        result = a * vjp(f, [a], s)[0]
+        result += self.gamma * (a_pos * vjp(f_pos, [a_pos], s_up)[0] + a_neg * vjp(f_neg, [a_neg], s_up)[0])
+        result += self.gamma * (a_pos * vjp(f_neg, [a_pos], s_down)[0] + a_neg * vjp(f_pos, [a_neg], s_down)[0])
+        return [result]
