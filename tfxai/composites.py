@@ -247,6 +247,7 @@ def assign(view: GraphView, composite: Composite) -> dict:
                 "Give it Pass() (the default) or Epsilon()."
             )
         else:
+            rule.check_node(node, [view.shapes[key] for key in node.inputs])
             chosen[node.name] = rule
     if missing or uncovered:
         message = "\n".join(

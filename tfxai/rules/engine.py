@@ -25,6 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfxai import validation
+
 
 @dataclasses.dataclass(frozen=True)
 class NodeState:
@@ -103,6 +105,13 @@ class Rule:
 
     requires_weights = False
 
+    def check_node(self, node, input_shapes: list) -> None:
+        """Raise if the rule's parameters cannot apply to ``node`` (called when rules are assigned).
+
+        ``input_shapes`` are the static shapes of the node's inputs, batch
+        axis included. The default accepts every node.
+        """
+
     def backward(self, node, state: NodeState, relevance: list) -> list:
         """Relevance of each input of ``node`` from the relevance of its outputs.
 
@@ -175,7 +184,7 @@ class LinearRule(Rule):
     """
 
     def __init__(self, ignore_bias: bool = False):
-        self.ignore_bias = bool(ignore_bias)
+        self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner=type(self).__name__)
 
     def modify_weights(self, kernel, bias):
         """``rho``: return the modified ``(kernel, bias)``."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
+from tfxai import validation
+from tfxai.errors import ParameterError
 from tfxai.rules.engine import (
     LinearRule,
     Rule,
@@ -38,10 +41,8 @@ class Epsilon(LinearRule):
     """
 
     def __init__(self, epsilon: float = 1e-7, ignore_bias: bool = False):
-        if epsilon < 0:
-            raise ValueError(f"Epsilon expects epsilon >= 0. Received: epsilon={epsilon}")
+        self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="Epsilon")
         super().__init__(ignore_bias)
-        self.epsilon = float(epsilon)
 
     def divide(self, relevance, z):
         if not self.epsilon:
@@ -65,10 +66,8 @@ class Gamma(LinearRule):
     requires_weights = True
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
-        if gamma < 0:
-            raise ValueError(f"Gamma expects gamma >= 0. Received: gamma={gamma}")
+        self.gamma = validation.number("gamma", gamma, minimum=0, owner="Gamma")
         super().__init__(ignore_bias)
-        self.gamma = float(gamma)
 
     def modify_weights(self, kernel, bias):
         kernel = kernel + self.gamma * positive(kernel)
@@ -94,14 +93,16 @@ class AlphaBeta(Rule):
     requires_weights = True
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, ignore_bias: bool = False):
-        if abs(alpha - beta - 1.0) > 1e-9 or beta < 0:
-            raise ValueError(
+        alpha = validation.number("alpha", alpha, owner="AlphaBeta")
+        beta = validation.number("beta", beta, minimum=0, owner="AlphaBeta")
+        if abs(alpha - beta - 1.0) > 1e-9:
+            raise ParameterError(
                 "AlphaBeta expects alpha - beta == 1 and beta >= 0. "
                 f"Received: alpha={alpha}, beta={beta}"
             )
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-        self.ignore_bias = bool(ignore_bias)
+        self.alpha = alpha
+        self.beta = beta
+        self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner=type(self).__name__)
 
     def _part(self, node, a_pos, a_neg, k_same, k_other, bias, relevance):
         """Relevance of the ``(a w)`` terms whose sign equals that of ``k_same``."""
@@ -155,11 +156,35 @@ class ZBox(Rule):
     requires_weights = True
 
     def __init__(self, low=-1.0, high=1.0):
-        low_array, high_array = tf.constant(low, tf.float32), tf.constant(high, tf.float32)
-        if bool(tf.reduce_any(low_array > high_array)):
-            raise ValueError(f"ZBox expects low <= high. Received: low={low}, high={high}")
+        low_array = validation.finite_array("low", low, owner="ZBox")
+        high_array = validation.finite_array("high", high, owner="ZBox")
+        try:
+            np.broadcast_shapes(low_array.shape, high_array.shape)
+        except ValueError:
+            raise ParameterError(
+                f"ZBox expects low and high of shapes that broadcast together. "
+                f"Received: low of shape {low_array.shape}, high of shape {high_array.shape}"
+            ) from None
+        if np.any(low_array > high_array):
+            raise ParameterError(f"ZBox expects low <= high. Received: low={low}, high={high}")
         self.low = low
         self.high = high
+
+    def check_node(self, node, input_shapes):
+        """The bounds must broadcast against one input sample of ``node`` (e.g. ``(C,)`` for images)."""
+        sample = tuple(1 if d is None else d for d in input_shapes[0][1:])
+        for name, value in (("low", self.low), ("high", self.high)):
+            shape = np.shape(value)
+            try:
+                fits = np.broadcast_shapes(shape, sample) == sample
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ParameterError(
+                    f"ZBox bound {name} of shape {shape} does not broadcast to the input of node "
+                    f"{node.name!r}, one sample of shape {tuple(input_shapes[0][1:])}. Give a scalar, "
+                    f"one value per channel, or an array of the sample's shape."
+                )
 
     def backward(self, node, state, relevance):
         a = single_input(state, self)
@@ -245,10 +270,8 @@ class GeneralizedGamma(Rule):
     requires_weights = True
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
-        if gamma < 0:
-            raise ValueError(f"GeneralizedGamma expects gamma >= 0. Received: gamma={gamma}")
-        self.gamma = float(gamma)
-        self.ignore_bias = bool(ignore_bias)
+        self.gamma = validation.number("gamma", gamma, minimum=0, owner="GeneralizedGamma")
+        self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner="GeneralizedGamma")
 
     def backward(self, node, state, relevance):
         a = single_input(state, self)

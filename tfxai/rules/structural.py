@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfxai import validation
 from tfxai.linear import frozen_scale_function
 from tfxai.rules.engine import Rule, signed_stabilize, single_input, sum_to_shape, vjp
 from tfxai.rules.lrp import Z
@@ -104,9 +105,7 @@ class FrozenScale(Rule):
     """
 
     def __init__(self, epsilon: float = 1e-7):
-        if epsilon < 0:
-            raise ValueError(f"FrozenScale expects epsilon >= 0. Received: epsilon={epsilon}")
-        self.epsilon = float(epsilon)
+        self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="FrozenScale")
 
     def backward(self, node, state, relevance):
         a = single_input(state, self)
