@@ -69,10 +69,17 @@ FOLD = "fold_affine"
 
 
 def linear_node(node: Node, lmap: linear.LinearMap, canonizer: str, **changes) -> Node:
-    """A node computing ``lmap.forward`` on its single input with its weights."""
+    """A node computing ``lmap.forward`` on its single input with its weights.
+
+    The weights are cast to the input's dtype: the forward replay feeds the
+    node in its layer's compute dtype (float16 under ``mixed_float16``, as
+    Keras does), the backward walk in float32 (see :mod:`tfxai.reverse`).
+    """
 
     def forward(values, params):
-        return [lmap.forward(values[0], *params)]
+        x = values[0]
+        kernel, bias = (None if p is None else tf.cast(p, x.dtype) for p in params)
+        return [lmap.forward(x, kernel, bias)]
 
     return node.rewritten(canonizer, forward=forward, params=lmap.weights, **changes)
 

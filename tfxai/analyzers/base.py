@@ -203,14 +203,15 @@ class Analyzer:
             Analyse at most this many samples at a time (an integer >= 1).
         return_delta : bool
             Also return, per sample, the explained output minus the summed
-            input relevance (the conservation delta).
+            input relevance (the conservation delta, computed in float64).
         verbose : int
             1 shows a progress bar over batches.
 
         Returns
         -------
         relevance : numpy.ndarray, list or dict of numpy.ndarray
-            Same structure and shapes as ``x``.
+            Same structure and shapes as ``x``; float32 for models that run in
+            float16 or bfloat16 (mixed precision).
         delta : numpy.ndarray, only with ``return_delta=True``
             Shape ``(n_samples,)``.
         """
@@ -228,11 +229,10 @@ class Analyzer:
             if mode == "index":
                 args.append(tf.convert_to_tensor(self._targets(target, done, n)))
             batch_relevance, explained, _ = self.compiled(mode)(*args)
-            summed = sum(
-                tf.reduce_sum(tf.reshape(tf.cast(r, explained.dtype), (n, -1)), axis=1) for r in batch_relevance
-            )
-            relevance.append([r.numpy() for r in batch_relevance])
-            deltas.append((explained - summed).numpy())
+            batch_relevance = [reverse.promote(r).numpy() for r in batch_relevance]
+            summed = sum(r.reshape(n, -1).sum(axis=1, dtype=np.float64) for r in batch_relevance)
+            relevance.append(batch_relevance)
+            deltas.append(reverse.promote(explained).numpy().astype(np.float64) - summed)
             done += n
             if progress is not None:
                 progress.update(done)

@@ -61,7 +61,7 @@ def vjp(function, xs: Sequence, cotangent):
     with tf.GradientTape() as tape:
         for x in xs:
             tape.watch(x)
-        y = function(*xs)
+        y = _like(function(*xs), cotangent)
     return tape.gradient(
         y, xs, output_gradients=cotangent, unconnected_gradients=tf.UnconnectedGradients.ZERO
     )
@@ -153,14 +153,33 @@ def _param_key(value):
     return value
 
 
+def _like(y, reference):
+    """``y`` (a tensor or list of tensors) cast to the float dtype of ``reference``.
+
+    A Keras layer under a mixed-precision policy casts its inputs to its
+    compute dtype (float16); the backward walk runs in float32, so outputs
+    are cast back to the dtype the walk uses.
+    """
+    if isinstance(y, (list, tuple)):
+        refs = reference if isinstance(reference, (list, tuple)) else [reference] * len(y)
+        return [_like(t, r) for t, r in zip(y, refs)]
+    if reference is None or not y.dtype.is_floating or not reference.dtype.is_floating:
+        return y
+    return tf.cast(y, reference.dtype) if y.dtype != reference.dtype else y
+
+
+def _first_float(xs):
+    return next((x for x in xs if x.dtype.is_floating), None)
+
+
 def node_function(node, params):
-    """``f(*inputs) -> first output`` of a node with fixed ``params``."""
-    return lambda *xs: node.forward(list(xs), params)[0]
+    """``f(*inputs) -> first output`` of a node with fixed ``params``, in the dtype of its inputs."""
+    return lambda *xs: _like(node.forward(list(xs), params)[0], _first_float(xs))
 
 
 def with_params(node, kernel, bias):
-    """``f(x) -> first output`` of a one-input node with weights ``(kernel, bias)``."""
-    return lambda x: node.forward([x], (kernel, bias))[0]
+    """``f(x) -> first output`` of a one-input node with weights ``(kernel, bias)``, in ``x``'s dtype."""
+    return lambda x: _like(node.forward([x], (kernel, bias))[0], x)
 
 
 def single_input(state: NodeState, rule) -> Any:
