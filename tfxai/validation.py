@@ -89,6 +89,8 @@ def choice(name: str, value, options, *, owner: str = ""):
 def finite_array(name: str, value, *, owner: str = "") -> np.ndarray:
     """``value`` as a float64 array of finite numbers (bounds, baselines)."""
     try:
+        if np.asarray(value).dtype.kind not in "biuf":  # strings would convert silently
+            raise TypeError
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise ParameterTypeError(
