@@ -58,6 +58,16 @@ DEFAULT_METHODS = (
     "occlusion",
     "input",
     "random",
+    "deeplift",
+    "deeplift.reveal_cancel",
+    "deep_shap",
+    "gradient_shap",
+    "squaregrad",
+    "kernel_shap",
+    "lime",
+    "rise",
+    "score_cam",
+    "sobol",
 )
 METHOD_PARAMS = {
     "smoothgrad": {"n_samples": 4},
@@ -65,12 +75,23 @@ METHOD_PARAMS = {
     "noise_tunnel": {"analyzer": "lrp.epsilon", "n_samples": 4},
     "integrated_gradients": {"steps": 8},
     "occlusion": {"window": 56},
+    "deep_shap": {"background": "4 images"},
+    "gradient_shap": {"background": "4 images", "n_samples": 8},
+    "squaregrad": {"n_samples": 4},
+    "kernel_shap": {"n_samples": 256},
+    "lime": {"n_samples": 256},
+    "rise": {"n_masks": 256},
+    "sobol": {"n_designs": 8, "grid_size": 4},
 }
 """Parameters the benchmark gives some methods so that a CPU run stays affordable.
 
 The cost of these methods scales with the parameter (n_samples or steps
 passes, or (224 / window)^2 forward passes); the table names them."""
+BACKGROUND_SIZE = 4
+"""``"4 images"`` in METHOD_PARAMS: a background set of that many random images (seeded)."""
 QUICK_METHODS = ("lrp.epsilon", "gradient")
+TINY_CNN = "TinyCNN"
+"""A small convolutional network (not from keras.applications) for methods costing hundreds of passes."""
 FORWARD = "forward"
 BASELINE = "baseline gradient"
 IMAGE_SHAPE = (224, 224, 3)
@@ -98,7 +119,8 @@ def parse_args(argv=None):
         nargs="+",
         default=None,
         metavar="MODEL",
-        help=f"keras.applications model names (default: {' '.join(DEFAULT_MODELS)}).",
+        help=f"keras.applications model names, or {TINY_CNN} (two convolutions, 224x224x3 input) "
+        f"(default: {' '.join(DEFAULT_MODELS)}).",
     )
     parser.add_argument(
         "--batches",
@@ -267,6 +289,19 @@ def _maxrss_bytes() -> int:
 
 
 def build_model(keras, name: str):
+    if name == TINY_CNN:
+        layers = keras.layers
+        return keras.Sequential(
+            [
+                keras.Input(IMAGE_SHAPE),
+                layers.Conv2D(8, 3, strides=4, padding="same", activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Conv2D(16, 3, padding="same", activation="relu"),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(10, activation="softmax"),
+            ],
+            name="tiny_cnn",
+        )
     try:
         constructor = getattr(keras.applications, name)
     except AttributeError:
@@ -289,6 +324,15 @@ def logits_model(keras, model):
     clone = keras.models.clone_model(model, clone_function=clone_layer)
     clone.set_weights(model.get_weights())
     return clone
+
+
+def method_params(tf, method: str, seed: int) -> dict:
+    """METHOD_PARAMS of ``method``, with ``"4 images"`` replaced by a seeded random background set."""
+    params = dict(METHOD_PARAMS.get(method, {}))
+    if "background" in params:
+        shape = (BACKGROUND_SIZE,) + IMAGE_SHAPE
+        params["background"] = tf.random.stateless_uniform(shape, seed=(seed, 99), minval=-1.0, maxval=1.0).numpy()
+    return params
 
 
 def input_signature(tf):
@@ -506,7 +550,7 @@ def main(argv=None):
                     (
                         method,
                         lambda method=method: tfxai.create_analyzer(
-                            method, model, jit_compile=args.jit_compile, **METHOD_PARAMS.get(method, {})
+                            method, model, jit_compile=args.jit_compile, **method_params(tf, method, args.seed)
                         ).compiled("max_activation"),
                     )
                 )

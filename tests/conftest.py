@@ -268,3 +268,15 @@ def summed(relevance):
 @pytest.fixture(scope="session")
 def make_x():
     return make_inputs
+
+
+BACKGROUND_METHODS = ("deep_shap", "gradient_shap")
+"""Analyzers that need a ``background=`` set (no default)."""
+
+
+def required_params(name, model):
+    """Parameters analyzer ``name`` cannot do without on ``model``: a small seeded background set."""
+    if name not in BACKGROUND_METHODS:
+        return {}
+    background = make_inputs(model, 4, seed=99)
+    return {"background": background}

@@ -35,10 +35,13 @@ def test_demo_writes_one_grid_and_one_png_per_method(tmp_path, capsys):
         assert (tmp_path / f"{name.replace('.', '_')}.png").is_file()
     out = capsys.readouterr().out
     assert "test accuracy" in out and "heatmaps.png" in out
+    header = next(line for line in out.splitlines() if line.startswith("| method |"))
+    assert all(metric in header for metric in cli.DEMO_METRICS)
+    assert all(f"| {name} |" in out for name in cli.DEMO_METHODS)
 
 
 def test_cli_lists_its_subcommands(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    assert all(command in out for command in ("demo", "check", "export"))
+    assert all(command in out for command in ("demo", "check", "export", "evaluate"))

@@ -21,6 +21,7 @@ import pytest
 import tensorflow as tf
 
 import tfxai
+from conftest import required_params
 from tfxai.errors import ModelError, UnsupportedLayerError
 from tfxai.cli import add_export_command, run_export_command
 from tfxai.export import (
@@ -397,7 +398,7 @@ def _signature(name):
 def _create_default(name, model):
     """``(analyzer, None)`` with default parameters, or ``(None, reason)`` if it cannot explain ``model``."""
     try:
-        return tfxai.create_analyzer(name, model), None
+        return tfxai.create_analyzer(name, model, **required_params(name, model)), None
     except ModelError as error:
         return None, f"{name} does not explain this conv model: {error}"
     except TypeError as error:

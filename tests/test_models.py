@@ -11,7 +11,7 @@ import tensorflow as tf
 import tfxai
 from tfxai import registry, reverse, rules
 from tfxai.graph import build_view, count_inbound_nodes
-from conftest import IMAGE_SHAPE, N_FEATURES, make_inputs, predict, summed
+from conftest import IMAGE_SHAPE, N_FEATURES, make_inputs, predict, required_params, summed
 
 L = keras.layers
 RTOL = 1e-5
@@ -240,7 +240,7 @@ def test_model_is_untouched_by_every_analyzer(nested_bn_softmax_model, name):
     y_before = predict(model, x)
     before = _snapshot(model)
 
-    analyzer = tfxai.create_analyzer(name, model)
+    analyzer = tfxai.create_analyzer(name, model, **required_params(name, model))
     _assert_same_snapshot(before, _snapshot(model), f"create_analyzer({name!r})")
     relevance = analyzer.analyze(x)
     analyzer.analyze(x, neuron_selection="all")

@@ -13,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("analyzers", "composites", "export", "rules", "serving", "visualize")
+_SUBMODULES = ("analyzers", "composites", "export", "metrics", "rules", "serving", "visualize")
 
 _NAMES = {
     "Analyzer": "tfxai.analyzers",
@@ -33,6 +33,7 @@ _NAMES = {
     "register_rule": "tfxai.registry",
     "unregister_rule": "tfxai.registry",
     "check": "tfxai.checks",
+    "evaluate": "tfxai.evaluation",
 }
 """Public name -> the module that defines it."""
 

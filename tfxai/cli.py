@@ -1,4 +1,4 @@
-"""The ``tfxai`` command: ``demo``, ``check`` and ``export``.
+"""The ``tfxai`` command: ``demo``, ``check``, ``explain``, ``export`` and ``evaluate``.
 
 This module owns every command of the console script and the loading of
 model files. It imports TensorFlow and Keras only inside the command
@@ -67,8 +67,27 @@ def run_demo(args) -> int:
         visualize.save_figure(visualize.plot_grid(images, {name: relevance}, titles), path)
         paths.append(path)
     print("wrote " + ", ".join(str(p) for p in paths))
+    masks = datasets.make_shapes(400, seed=args.seed + 1, return_masks=True)[2]  # the masks of x_test
+    _print_demo_evaluation(model, images, masks[shown])
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+DEMO_METRICS = ("morf", "abpc", "relevance_mass_accuracy", "random_logit")
+"""The short comparison the demo prints: faithfulness, localisation on the shapes' masks, a sanity check."""
+
+
+def _print_demo_evaluation(model, images, masks):
+    import tfxai  # noqa: PLC0415
+
+    began = time.perf_counter()
+    result = tfxai.evaluate(
+        model, images, DEMO_METHODS, list(DEMO_METRICS), masks=masks, patch_size=4, steps=16, verbose=0
+    )
+    seconds = time.perf_counter() - began
+    print(f"how good are the explanations? tfxai.evaluate on the same images ({seconds:.1f} s):")
+    print(result.to_markdown())
+    print("(higher is better for metrics marked ↑; see the docs page 'Which method should I trust?')")
 
 
 def _add_demo_command(subparsers):
@@ -154,6 +173,62 @@ def _export_from_file(args):
     analyzers = {name: create_analyzer(method, model, **params) for name, method in zip(names, args.method)}
     path = export_analyzers(analyzers, args.output, overwrite=args.overwrite)
     return path, names, analyzers[names[0]]
+
+
+def add_explain_command(subparsers) -> argparse.ArgumentParser:
+    """Add ``explain MODEL INPUTS --method NAME --out DIR`` to an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "explain",
+        help="explain a folder of images, an .npy/.npz file or a TFRecord file into sharded .npz files",
+        description="Explain every input with one method, in batches, into OUT/shard-<k>.npz files holding "
+        "predictions, relevance and explained (the keys of an exported explainer) and the sample names. "
+        "Finished shards are skipped, so an interrupted run resumes where it stopped.",
+    )
+    parser.add_argument("model", help="a .keras/.h5 file, or a keras.applications name (built without weights)")
+    parser.add_argument(
+        "inputs",
+        help="a folder of PNG/JPEG images (resized to the model input), an .npy file, an .npz file with one "
+        "array per input name, or a .tfrecord file of tf.train.Example with one flat feature per input name",
+    )
+    parser.add_argument("--method", required=True, metavar="NAME", help="analyzer name, e.g. lrp.epsilon")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder of the shards")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", type=_parameter,
+        help="method or composite parameter, VALUE in JSON (epsilon=0.1)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="samples per analysis call (default: 32)")
+    parser.add_argument("--shard-size", type=int, default=256, help="samples per shard file (default: 256)")
+    parser.add_argument("--scale", type=float, default=1.0, help="factor for image pixels 0..255, e.g. 0.00392")
+    parser.add_argument("--input-shape", type=_shape, default=None, help="for keras.applications names: H,W,C")
+    parser.add_argument("--heatmaps", action="store_true", help="also write OUT/heatmaps/<name>.png per image")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def run_explain_command(args) -> int:
+    """Run ``tfxai explain`` for parsed arguments; print errors, return the exit status."""
+    from tfxai import shards, sources  # noqa: PLC0415
+    from tfxai.analyzers import create_analyzer  # noqa: PLC0415
+
+    try:
+        analyzer = create_analyzer(args.method, load_model(args.model, args.input_shape), **dict(args.param))
+        source = sources.open_source(args.inputs, analyzer.input_specs, args.scale)
+        settings = {
+            "model": str(args.model), "inputs": str(args.inputs), "method": args.method,
+            "params": dict(args.param), "scale": args.scale,
+        }
+        run = shards.explain_shards(
+            analyzer, source, args.out, shard_size=args.shard_size, batch_size=args.batch_size,
+            heatmaps=args.heatmaps, settings=settings, verbose=0 if args.quiet else 1,
+        )
+    except (TfxaiError, KeyError, ValueError, TypeError, OSError) as error:
+        print(f"tfxai explain: error: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{run.samples} samples: wrote {len(run.written)} shards, skipped {len(run.skipped)} finished ones "
+        f"in {args.out}"
+    )
+    return 0
 
 
 def load_model_file(path):
@@ -278,13 +353,109 @@ def _shape(text: str) -> tuple:
         )
 
 
+# ---------------------------------------------------------------------------- tfxai evaluate
+
+EVALUATE_METHODS = ("gradient", "input_t_gradient", "integrated_gradients", "lrp.epsilon", "random")
+"""Methods ``tfxai evaluate`` compares when no ``--method`` is given."""
+
+
+def _add_evaluate_command(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score explanation methods on a model and data (faithfulness, localisation, sanity, ...)",
+        description="Explain the samples of DATA with each method and score the explanations with "
+        "tfxai.evaluate; print a Markdown table (one row per method) and optionally write it.",
+    )
+    parser.add_argument("model", help="model file: .keras, .h5 or .hdf5")
+    parser.add_argument(
+        "data",
+        help=".npz with x (inputs) and optionally y (explained class per sample; default the predicted "
+        "class) and masks (ground truth for the localisation metrics), or .npy with x",
+    )
+    parser.add_argument(
+        "--method",
+        action="append",
+        metavar="NAME[:KEY=VALUE,...]",
+        help="analyzer name with optional parameters in JSON, e.g. lrp.epsilon:epsilon=0.1; repeatable "
+        f"(default: {', '.join(EVALUATE_METHODS)})",
+    )
+    parser.add_argument(
+        "--metric", action="append", metavar="NAME", help="metric name (see tfxai.evaluate); repeatable"
+    )
+    parser.add_argument("--out", help="also write the table to FILE.md (Markdown) or FILE.csv")
+    parser.add_argument("--samples", type=int, default=None, help="evaluate only the first N samples")
+    parser.add_argument("--patch-size", type=int, default=None, help="region side of perturbation metrics")
+    parser.add_argument("--steps", type=int, default=None, help="steps of the perturbation metrics")
+    parser.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args) -> int:
+    """Run ``tfxai evaluate`` with parsed arguments; print errors, return the exit status."""
+    import numpy as np  # noqa: PLC0415
+
+    import tfxai  # noqa: PLC0415
+
+    try:
+        out = pathlib.Path(args.out) if args.out else None
+        if out is not None and out.suffix.lower() not in (".md", ".csv"):
+            raise ValueError(f"--out must end in .md or .csv. Received: {args.out!r}")
+        x, y, masks = _evaluation_data(args.data, args.samples, np)
+        methods = [_method_spec(text) for text in (args.method or EVALUATE_METHODS)]
+        result = tfxai.evaluate(
+            load_model_file(args.model), x, methods, args.metric, masks=masks, target=y,
+            patch_size=args.patch_size, steps=args.steps, verbose=0,
+        )
+    except (TfxaiError, ValueError, TypeError, KeyError, OSError) as error:
+        print(f"tfxai evaluate: error: {error}", file=sys.stderr)
+        return 1
+    table = result.to_markdown()
+    print(table)
+    if out is not None:
+        out.write_text(result.to_csv() if out.suffix.lower() == ".csv" else table + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
+def _evaluation_data(path, samples, np):
+    """``(x, y or None, masks or None)`` from a .npz (keys x, y, masks) or a .npy file."""
+    path = pathlib.Path(path)
+    if path.suffix.lower() not in (".npz", ".npy"):
+        raise ValueError(f"DATA must be a .npz (x; optional y, masks) or a .npy. Received: {str(path)!r}")
+    if path.suffix.lower() == ".npy":
+        arrays = {"x": np.load(path, allow_pickle=False)}
+    else:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    if "x" not in arrays:
+        raise ValueError(f"{path.name} has no array named 'x'. Found: {sorted(arrays)}")
+    keep = slice(None) if samples is None else slice(0, samples)
+    return tuple(arrays[key][keep] if key in arrays else None for key in ("x", "y", "masks"))
+
+
+def _method_spec(text: str):
+    """``"name:key=value,key=value"`` -> ``(name, params)``, values parsed as JSON where they can be."""
+    name, _, rest = text.partition(":")
+    params = {}
+    for item in filter(None, re.split(r",(?![^\[]*\])", rest)):
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"Parameters are KEY=VALUE, e.g. lrp.epsilon:epsilon=0.1. Received: {text!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return name, params
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tfxai`` argument parser with all its subcommands."""
     parser = argparse.ArgumentParser(prog="tfxai", description="Explain Keras 3 / TensorFlow models.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo_command(subparsers)
     add_check_command(subparsers).set_defaults(handler=run_check_command)
+    add_explain_command(subparsers).set_defaults(handler=run_explain_command)
     add_export_command(subparsers)
+    _add_evaluate_command(subparsers)
     return parser
 
 

@@ -8,7 +8,7 @@ SHAPE_CLASSES = ("horizontal bar", "vertical bar", "square outline", "disk")
 """Class names of :func:`make_shapes`, indexed by label."""
 
 
-def make_shapes(n: int, size: int = 32, seed: int = 0):
+def make_shapes(n: int, size: int = 32, seed: int = 0, return_masks: bool = False):
     """Images of one coloured shape on a noisy background, labelled by shape.
 
     Each image holds one shape of :data:`SHAPE_CLASSES` (horizontal bar,
@@ -24,6 +24,10 @@ def make_shapes(n: int, size: int = 32, seed: int = 0):
         Height and width of the images in pixels (at least 16).
     seed : int
         Seed of the random generator; equal seeds give equal datasets.
+    return_masks : bool
+        Also return where each shape is: the ground truth that the
+        localisation metrics of :mod:`tfxai.metrics` compare explanations
+        with. The images do not depend on this flag.
 
     Returns
     -------
@@ -32,6 +36,8 @@ def make_shapes(n: int, size: int = 32, seed: int = 0):
     labels : numpy.ndarray
         int64 array of shape ``(n,)`` with values in ``range(4)``; classes are
         balanced up to one image.
+    masks : numpy.ndarray, only with ``return_masks=True``
+        bool array of shape ``(n, size, size)``, True on the shape's pixels.
 
     Examples
     --------
@@ -49,8 +55,10 @@ def make_shapes(n: int, size: int = 32, seed: int = 0):
     background = rng.uniform(0.0, 0.35, (n, 1, 1, 3)) + rng.normal(0.0, 0.06, (n, size, size, 3))
     colours = rng.uniform(0.55, 1.0, (n, 1, 1, 3))
     masks = np.stack([_shape_mask(label, size, rng) for label in labels])[..., None]
-    images = np.where(masks, colours, background)
-    return np.clip(images, 0.0, 1.0).astype(np.float32), labels.astype(np.int64)
+    images = np.clip(np.where(masks, colours, background), 0.0, 1.0).astype(np.float32)
+    if return_masks:
+        return images, labels.astype(np.int64), masks[..., 0]
+    return images, labels.astype(np.int64)
 
 
 def shapes_cnn(size: int = 32):
@@ -214,6 +222,55 @@ def make_credit(n: int, seed: int = 0):
     labels = rng.uniform(size=n) < 1 / (1 + np.exp(-risk))
     features = np.stack([age, income, debt_to_income, history, late, loan, accounts, employment, digit], axis=1)
     return features.astype(np.float32), labels.astype(np.int64)
+
+
+def make_planted_features(n: int, features: int = 10, planted=(1, 4), seed: int = 0):
+    """Tabular rows whose label depends on a few planted features only, with the ground-truth mask.
+
+    Every feature is standard normal. The label is 1 when the sum of the
+    planted features is positive: ``y = [sum_j x_j > 0]`` over ``j`` in
+    ``planted``; the other features carry no evidence, so a good explanation
+    puts its relevance on the planted ones.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    features : int
+        Number of columns.
+    planted : tuple of int
+        Indices of the columns that decide the label.
+    seed : int
+        Seed of the random generator.
+
+    Returns
+    -------
+    features : numpy.ndarray
+        float32 ``(n, features)``.
+    labels : numpy.ndarray
+        int64 ``(n,)`` in {0, 1}.
+    masks : numpy.ndarray
+        bool ``(n, features)``, True on the planted columns.
+
+    Examples
+    --------
+    >>> x, y, masks = make_planted_features(4, features=6, planted=(0, 2), seed=1)
+    >>> x.shape, masks[0].tolist()
+    ((4, 6), [True, False, True, False, False, False])
+    """
+    if int(n) < 0:
+        raise ValueError(f"make_planted_features needs a sample count n >= 0. Received: n={n}")
+    planted = tuple(int(j) for j in planted)
+    if not planted or min(planted) < 0 or max(planted) >= int(features):
+        raise ValueError(
+            f"planted must list column indices in [0, {features}). Received: planted={planted}"
+        )
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, (int(n), int(features))).astype(np.float32)
+    labels = (x[:, list(planted)].sum(axis=1) > 0).astype(np.int64)
+    masks = np.zeros(x.shape, bool)
+    masks[:, list(planted)] = True
+    return x, labels, masks
 
 
 POSITIVE_WORDS = ("great", "superb", "wonderful", "excellent", "lovely", "brilliant")

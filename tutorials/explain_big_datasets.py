@@ -13,8 +13,8 @@
 #
 # Three patterns, from simple to parallel: `analyze` with `batch_size` and a
 # progress bar; a `tf.data` pipeline streamed to a memory-mapped file on
-# disk; and the analyzer's `tf.function` run on every replica of a
-# `tf.distribute` strategy. The strategy here mirrors over two logical CPU
+# disk; and `analyze` with a `tf.distribute` strategy, which runs the
+# analyzer's `tf.function` on every replica. The strategy here mirrors over two logical CPU
 # devices so that the tutorial runs anywhere; on a machine with GPUs use
 # `tf.distribute.MirroredStrategy()` and the same code. A few seconds on two
 # CPU cores.
@@ -95,37 +95,20 @@ np.testing.assert_allclose(np.load(OUT / "relevance.npy", mmap_mode="r"), refere
 # %% [markdown]
 # ## 3. Several devices with `tf.distribute`
 #
-# `analyzer.compiled(mode)` is the `tf.function` that `analyze` runs on each
-# batch: one tensor per model input in, `(relevance list, explained,
-# predictions list)` out. Run it on every replica with `strategy.run` inside
-# a `tf.function`. Two details matter:
-#
-# - pass `strategy.run` a plain Python function that calls it (`lambda b:
-#   explain(b)`): given the `tf.function` itself, the strategy binds the
-#   distributed batch to its input signature and fails;
-# - create the analyzer outside the strategy's scope: the model's weights
-#   are only read.
-#
-# `experimental_local_results` gives each replica's part, in batch order.
+# Give `analyze` a strategy: each global batch is split across the replicas,
+# every replica runs the analyzer's compiled function on its share, and the
+# results come back in input order. A dataset distributed by the strategy
+# works too. Create the analyzer outside the strategy's scope: the model's
+# weights are only read.
 
 # %%
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-explain = analyzer.compiled("max_activation")
-
-
-@tf.function
-def explain_step(batch):
-    return strategy.run(lambda b: explain(b), args=(batch,))
-
-
-distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(x).batch(1000))
-parts = []
-for batch in distributed:
-    relevance, explained, predictions = explain_step(batch)
-    parts.append(np.concatenate([r.numpy() for r in strategy.experimental_local_results(relevance[0])]))
-relevance = np.concatenate(parts)
+relevance = analyzer.analyze(x, batch_size=1000, strategy=strategy)
 print(
     f"{strategy.num_replicas_in_sync} replicas; largest difference to analyze:",
     np.abs(relevance - reference).max(),
 )
 np.testing.assert_allclose(relevance, reference, atol=1e-5)
+
+distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(x).batch(1000))
+np.testing.assert_allclose(analyzer.analyze(distributed, strategy=strategy), reference, atol=1e-5)

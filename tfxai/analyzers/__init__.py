@@ -12,6 +12,7 @@ from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.baselines import InputAnalyzer, RandomAnalyzer
 from tfxai.analyzers.cam import GradCAM, GradCAMPlusPlus
 from tfxai.analyzers.deep_taylor import BoundedDeepTaylor, DeepTaylor
+from tfxai.analyzers.deeplift import DeepLIFT, DeepSHAP
 from tfxai.analyzers.factory import (
     BASE_OPTIONS,
     LRP_OPTIONS,
@@ -31,11 +32,17 @@ from tfxai.analyzers.gradient import (
     IntegratedGradients,
     NoiseTunnel,
     SmoothGrad,
+    SquareGrad,
     VarGrad,
 )
 from tfxai.analyzers.guided import Deconvnet, GuidedBackprop
+from tfxai.analyzers.lime import LIME
 from tfxai.analyzers.lrp import LRP
 from tfxai.analyzers.occlusion import Occlusion
+from tfxai.analyzers.rise import RISE
+from tfxai.analyzers.scorecam import ScoreCAM
+from tfxai.analyzers.shap import GradientSHAP, KernelSHAP
+from tfxai.analyzers.sobol import SobolAttribution
 
 register_analyzer("gradient", analyzer_class(Gradient))
 register_analyzer("input_t_gradient", analyzer_class(InputTimesGradient))
@@ -71,11 +78,21 @@ _CLASSES = {
     "grad_cam": GradCAM,
     "grad_cam_plus_plus": GradCAMPlusPlus,
     "occlusion": Occlusion,
+    "squaregrad": SquareGrad,
+    "deeplift": DeepLIFT,
+    "deep_shap": DeepSHAP,
+    "gradient_shap": GradientSHAP,
+    "kernel_shap": KernelSHAP,
+    "lime": LIME,
+    "rise": RISE,
+    "score_cam": ScoreCAM,
+    "sobol": SobolAttribution,
     "input": InputAnalyzer,
     "random": RandomAnalyzer,
 }
 for _name, _cls in _CLASSES.items():
     register_analyzer(_name, analyzer_class(_cls))
+register_analyzer("deeplift.reveal_cancel", analyzer_class(DeepLIFT, reveal_cancel=True))
 register_analyzer("deep_taylor", analyzer_class(DeepTaylor, LRP_OPTIONS))
 register_analyzer("deep_taylor.bounded", analyzer_class(BoundedDeepTaylor, LRP_OPTIONS))
 
@@ -83,19 +100,28 @@ __all__ = [
     "Analyzer",
     "BoundedDeepTaylor",
     "Deconvnet",
+    "DeepLIFT",
+    "DeepSHAP",
     "DeepTaylor",
     "Gradient",
     "GradCAM",
     "GradCAMPlusPlus",
+    "GradientSHAP",
     "GuidedBackprop",
     "InputAnalyzer",
     "InputTimesGradient",
     "IntegratedGradients",
+    "KernelSHAP",
+    "LIME",
     "LRP",
     "NoiseTunnel",
     "Occlusion",
+    "RISE",
     "RandomAnalyzer",
+    "ScoreCAM",
     "SmoothGrad",
+    "SobolAttribution",
+    "SquareGrad",
     "UnknownAnalyzerError",
     "VarGrad",
     "analyzer_names",

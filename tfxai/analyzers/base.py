@@ -21,6 +21,7 @@ import tensorflow as tf
 import keras
 
 from tfxai import checks, export, inputs, reverse, validation
+from tfxai.analyzers import distributed
 from tfxai.canonizers import CANONIZERS, canonize
 from tfxai.errors import InputError, ParameterError
 from tfxai.graph import build_view
@@ -185,15 +186,17 @@ class Analyzer:
         batch_size: int | None = None,
         return_delta: bool = False,
         verbose: int = 0,
+        strategy=None,
     ):
         """Explain ``x``: relevance of every input feature.
 
         Parameters
         ----------
-        x : array-like, tf.Tensor, list, dict or tf.data.Dataset
+        x : array-like, tf.Tensor, list, dict, tf.data.Dataset or tf.distribute.DistributedDataset
             The model input(s): one array for single-input models, a list (model
             input order) or dict (by input name) for multi-input models, or a
-            dataset of those (labels are ignored).
+            dataset of those (labels are ignored), possibly distributed by a
+            strategy.
         neuron_selection : "max_activation", "all", int or array-like of int
             Which output neuron to explain: the largest of each sample
             (default), one index for all samples, one index per sample, or the
@@ -206,6 +209,12 @@ class Analyzer:
             input relevance (the conservation delta, computed in float64).
         verbose : int
             1 shows a progress bar over batches.
+        strategy : tf.distribute.Strategy, optional
+            Split every batch across the strategy's replicas and gather the
+            results in input order (see :mod:`tfxai.analyzers.distributed`);
+            ``batch_size`` is then the global batch. Needed for a
+            ``tf.distribute.DistributedDataset`` ``x`` unless ``analyze`` runs
+            inside ``strategy.scope()``.
 
         Returns
         -------
@@ -220,15 +229,11 @@ class Analyzer:
             batch_size = validation.count("batch_size", batch_size)
         return_delta = validation.flag("return_delta", return_delta)
         verbose = validation.count("verbose", verbose, minimum=0)
-        kind, chunks, total = self._chunks(x, batch_size)
+        kind, total, steps = self._steps(x, mode, target, batch_size, strategy)
         progress = keras.utils.Progbar(total, verbose=1) if verbose else None
         relevance, deltas, done = [], [], 0
-        for batch in chunks:
-            n = len(batch[0])
-            args = [tf.convert_to_tensor(a) for a in batch]
-            if mode == "index":
-                args.append(tf.convert_to_tensor(self._targets(target, done, n)))
-            batch_relevance, explained, _ = self.compiled(mode)(*args)
+        for batch_relevance, explained in steps:
+            n = len(explained)
             batch_relevance = [reverse.promote(r).numpy() for r in batch_relevance]
             summed = sum(r.reshape(n, -1).sum(axis=1, dtype=np.float64) for r in batch_relevance)
             relevance.append(batch_relevance)
@@ -247,6 +252,30 @@ class Analyzer:
         merged = [np.concatenate([part[i] for part in relevance]) for i in range(len(self.input_specs))]
         result = _restructure(merged, kind, self.input_specs)
         return (result, np.concatenate(deltas)) if return_delta else result
+
+    def _steps(self, x, mode, target, batch_size, strategy):
+        """``(structure kind, sample count or None, iterator of (relevance, explained) per batch)``."""
+        if strategy is None and not distributed.is_distributed_dataset(x):
+            kind, chunks, total = self._chunks(x, batch_size)
+            return kind, total, self._run(chunks, mode, target, self.compiled(mode))
+        runner = distributed.runner(self, mode, strategy, x)
+        if distributed.is_distributed_dataset(x):
+            kind = distributed.structure_kind(x, self.input_specs)
+            return kind, None, distributed.dataset_batches(runner, x, mode, target, self.input_specs)
+        kind, chunks, total = self._chunks(x, batch_size)
+        return kind, total, self._run(chunks, mode, target, runner)
+
+    def _run(self, chunks, mode, target, explain):
+        """Yield ``(relevance, explained)`` per batch, ``explain`` being the compiled function or a replica runner."""
+        done = 0
+        for batch in chunks:
+            n = len(batch[0])
+            args = [tf.convert_to_tensor(a) for a in batch]
+            if mode == "index":
+                args.append(tf.convert_to_tensor(self._targets(target, done, n)))
+            relevance, explained = explain(*args)[:2]
+            done += n
+            yield relevance, explained
 
     def _chunks(self, x, batch_size):
         """``(structure kind, iterator of validated batches, sample count or None)``."""

@@ -92,3 +92,13 @@ def expand_like(vector, x):
 def is_float(x) -> bool:
     """Whether a tensor holds real numbers (integer inputs are token ids, not varied)."""
     return x.dtype.is_floating
+
+
+def scatter_rows(values, indices, valid, total: int):
+    """Rows ``values`` ``(c, B)`` of variants ``indices`` placed in a ``(total, B)`` zero tensor.
+
+    Padded entries (``valid == 0``) contribute nothing, so summing the results
+    of :func:`fold`'s chunks with :func:`add` collects every variant's row once.
+    """
+    placement = tf.one_hot(indices, total, dtype=values.dtype) * tf.cast(valid, values.dtype)[:, None]
+    return tf.tensordot(placement, values, axes=[[0], [0]])

@@ -132,16 +132,18 @@ def preset_lrp(preset: str) -> Callable:
     return factory
 
 
-def analyzer_class(cls, options=BASE_OPTIONS) -> Callable:
-    """Factory of ``cls(model, **params)`` that accepts the keyword parameters of ``cls``."""
+def analyzer_class(cls, options=BASE_OPTIONS, **fixed) -> Callable:
+    """Factory of ``cls(model, **fixed, **params)`` that accepts the other keyword parameters of ``cls``."""
 
     def factory(model, **kwargs):
-        return cls(model, **kwargs)
+        return cls(model, **fixed, **kwargs)
 
     own = [
         p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
         for name, p in inspect.signature(cls).parameters.items()
-        if name != "model" and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        if name != "model"
+        and name not in fixed
+        and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
     ]
     factory.__signature__ = inspect.Signature(
         [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD)] + own

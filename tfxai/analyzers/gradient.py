@@ -1,8 +1,9 @@
 """Gradient-based analyzers.
 
 Saliency (Simonyan et al. 2014), input times gradient (Shrikumar et al. 2016),
-SmoothGrad (Smilkov et al. 2017), VarGrad (Adebayo et al. 2018), a noise tunnel
-over any analyzer, and Integrated Gradients (Sundararajan et al. 2017).
+SmoothGrad (Smilkov et al. 2017), VarGrad (Adebayo et al. 2018), SquareGrad
+(Hooker et al. 2019), a noise tunnel over any analyzer, and Integrated
+Gradients (Sundararajan et al. 2017).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ def _fixed_selection(mask, chunk: int):
     return lambda y: batched.repeat_variants(mask, chunk)
 
 
+REDUCTIONS = ("mean", "variance", "mean_square")
+"""How :class:`NoiseTunnel` combines the explanations of the noisy copies."""
+
+
 class NoiseTunnel(Analyzer):
     """Any analyzer's explanation averaged over noisy copies of the input.
 
@@ -126,9 +131,11 @@ class NoiseTunnel(Analyzer):
     noise_scale : float, optional
         Absolute ``sigma`` (iNNvestigate's parameter name); excludes
         ``noise_level``.
-    reduce : {"mean", "variance"}
-        How the explanations of the noisy copies are combined. The variance
-        is the population variance (divided by ``n_samples``).
+    reduce : {"mean", "variance", "mean_square"}
+        How the explanations of the noisy copies are combined: their mean,
+        their population variance (divided by ``n_samples``), or the mean of
+        their squares (SquareGrad, Hooker et al. 2019), computed as
+        ``mean^2 + variance``.
     seed : int
         Seed of the noise (default 0).
     chunk_size : int
@@ -164,7 +171,7 @@ class NoiseTunnel(Analyzer):
         self.n_samples = validation.count("n_samples", n_samples)
         self.chunk_size = validation.count("chunk_size", chunk_size)
         self.noise_level, self.noise_scale = _noise_parameters(noise_level, noise_scale)
-        self.reduce = validation.choice("reduce", reduce, ("mean", "variance"))
+        self.reduce = validation.choice("reduce", reduce, REDUCTIONS)
         self.seed = validation.integer("seed", seed)
 
     def _inner_analyzer(self, analyzer, params):
@@ -223,7 +230,12 @@ class NoiseTunnel(Analyzer):
 
         count, *moments = batched.fold(step, self.n_samples, chunk, _merge_moments)
         means, m2s = moments[: len(xs)], moments[len(xs) :]
-        return means if self.reduce == "mean" else [m2 / tf.cast(count, m2.dtype) for m2 in m2s]
+        variances = [m2 / tf.cast(count, m2.dtype) for m2 in m2s]
+        if self.reduce == "mean":
+            return means
+        if self.reduce == "variance":
+            return variances
+        return [tf.square(mean) + variance for mean, variance in zip(means, variances)]
 
 
 def _noise_parameters(noise_level, noise_scale):
@@ -317,6 +329,22 @@ class VarGrad(SmoothGrad):
     reduction = "variance"
 
 
+class SquareGrad(SmoothGrad):
+    """SquareGrad (Hooker et al. 2019): the mean squared gradient over noisy copies.
+
+    ``R = mean_j (d y / d x (x + eps_j))^2``, Xplique's definition; same
+    parameters as :class:`SmoothGrad`. Always non-negative: it shows where the
+    output is sensitive, not in which direction.
+
+    References
+    ----------
+    Hooker, Erhan, Kindermans, Kim (2019). A benchmark for interpretability
+    methods in deep neural networks. NeurIPS.
+    """
+
+    reduction = "mean_square"
+
+
 _RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
 
@@ -399,23 +427,13 @@ class IntegratedGradients(Gradient):
         self.alphas, self.weights = path_points(self.steps, method)
         self.chunk_size = validation.count("chunk_size", chunk_size)
         self.blur_sigma = validation.number("blur_sigma", blur_sigma, minimum=0, exclusive=True)
-        self.baselines = _per_input(baseline, len(self.input_specs))
+        self.baselines = per_input(baseline, len(self.input_specs))
         for spec, base in zip(self.input_specs, self.baselines):
-            _check_baseline(spec, base)
+            check_baseline(spec, base)
 
     def baseline_tensors(self, xs):
         """The baseline of each input for a batch (``x`` itself for integer inputs)."""
-        result = []
-        for x, base in zip(xs, self.baselines):
-            if not batched.is_float(x):
-                result.append(x)
-            elif isinstance(base, str) and base == "zero":
-                result.append(tf.zeros_like(x))
-            elif isinstance(base, str):
-                result.append(gaussian_blur(x, self.blur_sigma))
-            else:
-                result.append(tf.broadcast_to(tf.cast(tf.constant(base), x.dtype), tf.shape(x)))
-        return result
+        return baseline_tensors(xs, self.baselines, self.blur_sigma)
 
     def relevance(self, xs, forward):
         mask = forward.mask
@@ -448,7 +466,25 @@ class IntegratedGradients(Gradient):
         return explained_value(forward.output, forward.mask) - explained_value(y_base, forward.mask)
 
 
-def _per_input(value, n_inputs: int) -> list:
+def baseline_tensors(xs, baselines, blur_sigma: float) -> list:
+    """Per input, its baseline for a batch: zeros, the blurred input or a constant (``x`` for integers).
+
+    ``baselines`` holds one checked entry per input (see :func:`check_baseline`).
+    """
+    result = []
+    for x, base in zip(xs, baselines):
+        if not batched.is_float(x):
+            result.append(x)
+        elif isinstance(base, str) and base == "zero":
+            result.append(tf.zeros_like(x))
+        elif isinstance(base, str):
+            result.append(gaussian_blur(x, blur_sigma))
+        else:
+            result.append(tf.broadcast_to(tf.cast(tf.constant(base), x.dtype), tf.shape(x)))
+    return result
+
+
+def per_input(value, n_inputs: int) -> list:
     """One entry per model input from a single entry or a list/tuple of them."""
     if isinstance(value, (list, tuple)):
         if len(value) != n_inputs:
@@ -460,7 +496,8 @@ def _per_input(value, n_inputs: int) -> list:
     return [value] * n_inputs
 
 
-def _check_baseline(spec, base):
+def check_baseline(spec, base):
+    """Raise a ValueError unless ``base`` is a valid baseline of the input ``spec``."""
     if isinstance(base, str):
         if base not in ("zero", "blur"):
             raise ParameterError(f"A baseline is 'zero', 'blur', a number or an array. Received: {base!r}")

@@ -10,7 +10,8 @@ One module per concern:
 
 * :mod:`tfxai.rules.engine`: the :class:`Rule` base, :class:`NodeState`, the
   helpers rules are written with (:func:`vjp`, :func:`signed_stabilize`...)
-  and the engine of the LRP rules, :class:`LinearRule`;
+  and the engine of the LRP rules: :class:`TermRule` (a sum of linear terms
+  and one stabilised division) and its one-term form :class:`LinearRule`;
 * :mod:`tfxai.rules.lrp`: the LRP rules of weighted layers (``Z``,
   ``Epsilon``, ``Gamma``, ``AlphaBeta``, ``ZBox``...), declared on the engine;
 * :mod:`tfxai.rules.structural`: pooling, merges, products, normalisation,
@@ -26,11 +27,14 @@ from tfxai.rules.engine import (
     LinearRule,
     NodeState,
     Rule,
+    Term,
+    TermRule,
     negative,
     positive,
     signed_stabilize,
     sum_to_shape,
     vjp,
+    weighted_term,
 )
 from tfxai.rules.lrp import (
     AlphaBeta,
@@ -78,6 +82,8 @@ __all__ = [
     "Rule",
     "SignalTakeAll",
     "Stop",
+    "Term",
+    "TermRule",
     "Uniform",
     "WSquare",
     "Z",
@@ -89,4 +95,5 @@ __all__ = [
     "sum_to_shape",
     "token_relevance",
     "vjp",
+    "weighted_term",
 ]

@@ -1,4 +1,4 @@
-"""Relevance rules: how relevance at a node's outputs flows to its inputs.
+"""The rule base class, the tensors rules receive, and the engine of the LRP rules.
 
 A rule is a small, stateless object validated at construction. Its one method,
 ``backward(node, state, relevance)``, receives the node (see
@@ -13,14 +13,19 @@ Most LRP rules share one shape (Bach et al. 2015; Montavon et al. 2019):
 computed without materialising ``z_jk``: one forward of the layer with modified
 inputs ``a'`` and weights ``w' = rho(w)``, an element-wise division, one
 vector-Jacobian product (a transposed matmul / convolution) and a product with
-``a'``. :class:`LinearRule` implements that once; ``Epsilon``, ``Gamma``... only
-declare their modifiers.
+``a'``. Rules that split the contributions (alpha-beta, z^B, generalised
+gamma) need a sum of such linear maps, ``z' = sum_t f_t(a'_t)``.
+:class:`TermRule` implements that once, :class:`LinearRule` is its one-term
+form; the rules of :mod:`tfxai.rules.lrp` only declare their terms and
+modifiers.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+import functools
+import operator
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -177,11 +182,6 @@ def node_function(node, params):
     return lambda *xs: _like(node.forward(list(xs), params)[0], _first_float(xs))
 
 
-def with_params(node, kernel, bias):
-    """``f(x) -> first output`` of a one-input node with weights ``(kernel, bias)``, in ``x``'s dtype."""
-    return lambda x: _like(node.forward([x], (kernel, bias))[0], x)
-
-
 def single_input(state: NodeState, rule) -> Any:
     """The one input of a node; a ``ValueError`` naming ``rule`` if it has several."""
     if len(state.inputs) != 1:
@@ -189,12 +189,85 @@ def single_input(state: NodeState, rule) -> Any:
     return state.inputs[0]
 
 
-class LinearRule(Rule):
-    """Generic LRP rule ``R_j = a'_j sum_k w'_jk R_k / stab(z'_k)``.
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """One linear map of a :class:`TermRule`, and the inputs it is evaluated at.
+
+    Attributes
+    ----------
+    function : callable
+        ``function(*inputs) -> z_t``, linear (or affine) in its inputs.
+    inputs : list of tf.Tensor
+        The modified inputs ``a'``, one per node input.
+    output : tf.Tensor or None
+        ``function(*inputs)`` where it is known already (the forward pass's
+        ``z``). The denominator then uses it, so that inside a
+        ``tf.function`` the term's own forward is pruned wherever its
+        gradient does not need it (a matmul or a convolution).
+    """
+
+    function: Callable
+    inputs: list
+    output: Any = None
+
+
+def weighted_term(node, x, kernel, bias=None, output=None) -> Term:
+    """The :class:`Term` of a one-input node's linear map of ``x`` with weights ``(kernel, bias)``."""
+    return Term(node_function(node, (kernel, bias)), [x], output)
+
+
+class TermRule(Rule):
+    """The engine of the LRP rules: a sum of linear terms and a stabilised division.
+
+    A rule declares its terms ``t``, each a linear map ``z_t = f_t(a'_t)`` of
+    modified inputs (:meth:`terms`), and the cotangent ``s_t`` each term
+    receives from the relevance ``R`` of the node's output
+    (:meth:`cotangents`; by default ``s = divide(R, sum_t z_t)`` for every
+    term). The engine returns, for each node input,
+
+        R_in = sum_t a'_t * J_t^T s_t
+
+    from one forward per term (reusing :attr:`Term.output` where given) and
+    ONE gradient call for all terms. :class:`LinearRule` is one term with
+    modified weights; alpha-beta has two terms per sign, z^B three.
+    """
+
+    def terms(self, node, state: NodeState) -> list:
+        """The :class:`Term` objects of ``node`` in this forward pass."""
+        raise NotImplementedError
+
+    def divide(self, relevance, z):
+        """``relevance / stab(z')``; where the denominator is 0, no relevance flows."""
+        return tf.math.divide_no_nan(relevance, z)
+
+    def cotangents(self, relevance, outputs: list) -> list:
+        """The ``s_t`` of each term from the output relevance and the terms' outputs ``z_t``."""
+        return [self.divide(relevance, functools.reduce(operator.add, outputs))] * len(outputs)
+
+    def backward(self, node, state, relevance):
+        terms = self.terms(node, state)
+        inputs = [[tf.identity(x) for x in term.inputs] for term in terms]
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = [term.function(*xs) for term, xs in zip(terms, inputs)]
+        known = [z if term.output is None else term.output for term, z in zip(terms, outputs)]
+        grads = tape.gradient(
+            outputs,
+            inputs,
+            output_gradients=self.cotangents(relevance[0], known),
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        products = [[x * g for x, g in zip(term.inputs, gs)] for term, gs in zip(terms, grads)]
+        return [functools.reduce(operator.add, column) for column in zip(*products)]
+
+
+class LinearRule(TermRule):
+    """Generic LRP rule ``R_j = a'_j sum_k w'_jk R_k / stab(z'_k)``: one term.
 
     Subclasses declare their modifiers by overriding :meth:`modify_weights`
     and :meth:`divide`. Nodes without weights (average pooling, ``Add``)
-    use their own forward function as the linear map.
+    use their own forward function as the linear map. Without modified
+    weights, ``z`` is the forward pass's.
 
     Parameters
     ----------
@@ -209,23 +282,13 @@ class LinearRule(Rule):
         """``rho``: return the modified ``(kernel, bias)``."""
         return kernel, bias
 
-    def divide(self, relevance, z):
-        """``relevance / stab(z')``; where the denominator is 0, no relevance flows."""
-        return tf.math.divide_no_nan(relevance, z)
-
     def _modifies_weights(self) -> bool:
         return type(self).modify_weights is not LinearRule.modify_weights
 
-    def backward(self, node, state, relevance):
-        params = state.params
-        if params is not None:
-            kernel, bias = params
-            params = self.modify_weights(kernel, None if self.ignore_bias else bias)
-        function = node_function(node, params)
-        reuse_forward = state.params is None or (
-            not self._modifies_weights() and (not self.ignore_bias or state.params[1] is None)
-        )
-        z = state.outputs[0] if reuse_forward else function(*state.inputs)
-        s = self.divide(relevance[0], z)
-        grads = vjp(function, state.inputs, s)
-        return [x * g for x, g in zip(state.inputs, grads)]
+    def terms(self, node, state):
+        if state.params is None:
+            return [Term(node_function(node, None), state.inputs, state.outputs[0])]
+        kernel, bias = state.params
+        params = self.modify_weights(kernel, None if self.ignore_bias else bias)
+        unchanged = not self._modifies_weights() and (not self.ignore_bias or bias is None)
+        return [Term(node_function(node, params), state.inputs, state.outputs[0] if unchanged else None)]

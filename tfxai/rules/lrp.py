@@ -9,14 +9,14 @@ from tfxai import validation
 from tfxai.errors import ParameterError
 from tfxai.rules.engine import (
     LinearRule,
-    Rule,
+    Term,
+    TermRule,
     negative,
     node_function,
     positive,
     signed_stabilize,
     single_input,
-    vjp,
-    with_params,
+    weighted_term,
 )
 
 
@@ -74,7 +74,7 @@ class Gamma(LinearRule):
         return kernel, None if bias is None else bias + self.gamma * positive(bias)
 
 
-class AlphaBeta(Rule):
+class AlphaBeta(TermRule):
     """LRP-alpha-beta (Bach et al. 2015) with ``alpha - beta = 1``.
 
     ``R_j = sum_k (alpha (a_j w_jk)^+ / z_k^+ - beta (a_j w_jk)^- / z_k^-) R_k``.
@@ -104,28 +104,43 @@ class AlphaBeta(Rule):
         self.beta = beta
         self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner=type(self).__name__)
 
-    def _part(self, node, a_pos, a_neg, k_same, k_other, bias, relevance):
-        """Relevance of the ``(a w)`` terms whose sign equals that of ``k_same``."""
-        f_same = with_params(node, k_same, bias)
-        f_other = with_params(node, k_other, None)
-        s = tf.math.divide_no_nan(relevance, f_same(a_pos) + f_other(a_neg))
-        return a_pos * vjp(f_same, [a_pos], s)[0] + a_neg * vjp(f_other, [a_neg], s)[0]
+    def terms(self, node, state):
+        a, kernel, bias = _weighted_input(state, self)
+        return _sign_terms(node, a, kernel, bias, (positive, negative) if self.beta else (positive,))
 
-    def backward(self, node, state, relevance):
-        a = single_input(state, self)
-        kernel, bias = state.params
-        bias = None if self.ignore_bias else bias
-        a_pos, a_neg = positive(a), negative(a)
-        k_pos, k_neg = positive(kernel), negative(kernel)
-        r_pos = self._part(node, a_pos, a_neg, k_pos, k_neg, _maybe(positive, bias), relevance[0])
+    def cotangents(self, relevance, outputs):
+        s_pos = self.alpha * self.divide(relevance, outputs[0] + outputs[1])
         if not self.beta:
-            return [self.alpha * r_pos]
-        r_neg = self._part(node, a_pos, a_neg, k_neg, k_pos, _maybe(negative, bias), relevance[0])
-        return [self.alpha * r_pos - self.beta * r_neg]
+            return [s_pos, s_pos]
+        s_neg = -self.beta * self.divide(relevance, outputs[2] + outputs[3])
+        return [s_pos, s_pos, s_neg, s_neg]
+
+
+def _weighted_input(state, rule):
+    """``(a, kernel, bias)`` of a one-input weighted node; the bias is None where ``rule.ignore_bias``."""
+    a = single_input(state, rule)
+    kernel, bias = state.params
+    return a, kernel, None if rule.ignore_bias else bias
 
 
 def _maybe(function, tensor):
     return None if tensor is None else function(tensor)
+
+
+def _sign_terms(node, a, kernel, bias, signs=(positive, negative)) -> list:
+    """Two terms per sign in ``signs``, whose outputs sum to ``z^+`` (or ``z^-``).
+
+    ``z^+ = sum_j (a_j w_jk)^+ + b^+ = a^+ w^+ + a^- w^- + b^+`` and
+    ``z^- = a^+ w^- + a^- w^+ + b^-``.
+    """
+    a_pos, a_neg = positive(a), negative(a)
+    k_pos, k_neg = positive(kernel), negative(kernel)
+    kernels = {positive: (k_pos, k_neg), negative: (k_neg, k_pos)}
+    terms = []
+    for sign in signs:
+        k_same, k_other = kernels[sign]
+        terms += [weighted_term(node, a_pos, k_same, _maybe(sign, bias)), weighted_term(node, a_neg, k_other)]
+    return terms
 
 
 class ZPlus(AlphaBeta):
@@ -141,10 +156,11 @@ class ZPlus(AlphaBeta):
         super().__init__(alpha=1.0, beta=0.0, ignore_bias=ignore_bias)
 
 
-class ZBox(Rule):
+class ZBox(TermRule):
     """z^B / bounded rule for inputs in ``[low, high]`` (Montavon et al. 2017).
 
-    ``z_jk = a_j w_jk - l_j w_jk^+ - h_j w_jk^-``; the bias is ignored.
+    ``z_jk = a_j w_jk - l_j w_jk^+ - h_j w_jk^-``; the bias is ignored. The
+    three terms are ``(a, w)``, ``(-l, w^+)`` and ``(-h, w^-)``.
 
     Parameters
     ----------
@@ -186,22 +202,23 @@ class ZBox(Rule):
                     f"one value per channel, or an array of the sample's shape."
                 )
 
-    def backward(self, node, state, relevance):
+    def terms(self, node, state):
         a = single_input(state, self)
         kernel, _ = state.params
-        # via float64, so that bounds such as 0.1 keep a float64 model's precision
-        low = tf.broadcast_to(tf.cast(tf.constant(self.low, tf.float64), a.dtype), tf.shape(a))
-        high = tf.broadcast_to(tf.cast(tf.constant(self.high, tf.float64), a.dtype), tf.shape(a))
-        f = with_params(node, kernel, None)
-        f_pos = with_params(node, positive(kernel), None)
-        f_neg = with_params(node, negative(kernel), None)
-        z = f(a) - f_pos(low) - f_neg(high)
-        s = tf.math.divide_no_nan(relevance[0], z)
-        result = a * vjp(f, [a], s)[0] - low * vjp(f_pos, [low], s)[0] - high * vjp(f_neg, [high], s)[0]
-        return [result]
+        low, high = _bound(self.low, a), _bound(self.high, a)
+        return [
+            weighted_term(node, a, kernel),
+            weighted_term(node, -low, positive(kernel)),
+            weighted_term(node, -high, negative(kernel)),
+        ]
 
 
-class WSquare(Rule):
+def _bound(value, a):
+    """A ZBox bound broadcast to ``a``, via float64 so that 0.1 keeps a float64 model's precision."""
+    return tf.broadcast_to(tf.cast(tf.constant(value, tf.float64), a.dtype), tf.shape(a))
+
+
+class WSquare(TermRule):
     """W-square rule (Montavon et al. 2017): ``R_j = sum_k w_jk^2 / sum_i w_ik^2 R_k``.
 
     Independent of the input values; the bias is ignored. On a node without
@@ -212,13 +229,10 @@ class WSquare(Rule):
         """The weights the rule distributes by."""
         return tf.square(kernel)
 
-    def backward(self, node, state, relevance):
+    def terms(self, node, state):
         a = single_input(state, self)
         params = None if state.params is None else (self.transform(state.params[0]), None)
-        f = node_function(node, params)
-        ones = tf.ones_like(a)
-        s = tf.math.divide_no_nan(relevance[0], f(ones))
-        return [vjp(f, [ones], s)[0]]
+        return [Term(node_function(node, params), [tf.ones_like(a)])]
 
 
 class Flat(WSquare):
@@ -231,7 +245,7 @@ class Flat(WSquare):
         return tf.ones_like(kernel)
 
 
-class GeneralizedGamma(Rule):
+class GeneralizedGamma(TermRule):
     """LRP-gamma for inputs and outputs of both signs (zennit's Gamma; Andeol et al. 2021).
 
     Contributions ``z_jk = a_j w_jk`` are split by sign (``z_jk^+ = a_j^+ w_jk^+
@@ -273,22 +287,15 @@ class GeneralizedGamma(Rule):
         self.gamma = validation.number("gamma", gamma, minimum=0, owner="GeneralizedGamma")
         self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner="GeneralizedGamma")
 
-    def backward(self, node, state, relevance):
-        a = single_input(state, self)
-        kernel, bias = state.params
-        bias = None if self.ignore_bias else bias
-        a_pos, a_neg = positive(a), negative(a)
-        f = with_params(node, kernel, bias)
-        f_pos = with_params(node, positive(kernel), None)
-        f_neg = with_params(node, negative(kernel), None)
-        z = f(a) if self.ignore_bias else state.outputs[0]
-        b = tf.zeros_like(z) if bias is None else f(tf.zeros_like(a))  # the bias, broadcast to z
+    def terms(self, node, state):
+        a, kernel, bias = _weighted_input(state, self)
+        z = None if self.ignore_bias else state.outputs[0]
+        return [weighted_term(node, a, kernel, bias, z)] + _sign_terms(node, a, kernel, bias)
+
+    def cotangents(self, relevance, outputs):
+        z, plus_1, plus_2, minus_1, minus_2 = outputs
         up = z >= 0
-        z_pos = f_pos(a_pos) + f_neg(a_neg) + positive(b)
-        z_neg = f_neg(a_pos) + f_pos(a_neg) + negative(b)
-        s = tf.math.divide_no_nan(relevance[0], z + self.gamma * tf.where(up, z_pos, z_neg))
-        s_up, s_down = tf.where(up, s, tf.zeros_like(s)), tf.where(up, tf.zeros_like(s), s)
-        result = a * vjp(f, [a], s)[0]
-        result += self.gamma * (a_pos * vjp(f_pos, [a_pos], s_up)[0] + a_neg * vjp(f_neg, [a_neg], s_up)[0])
-        result += self.gamma * (a_pos * vjp(f_neg, [a_pos], s_down)[0] + a_neg * vjp(f_pos, [a_neg], s_down)[0])
-        return [result]
+        s = self.divide(relevance, z + self.gamma * tf.where(up, plus_1 + plus_2, minus_1 + minus_2))
+        zero = tf.zeros_like(s)
+        s_up, s_down = self.gamma * tf.where(up, s, zero), self.gamma * tf.where(up, zero, s)
+        return [s, s_up, s_up, s_down, s_down]

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tfxai import validation
 from tfxai.linear import frozen_scale_function
-from tfxai.rules.engine import Rule, signed_stabilize, single_input, sum_to_shape, vjp
+from tfxai.rules.engine import Rule, Term, TermRule, signed_stabilize, single_input, sum_to_shape, vjp
 from tfxai.rules.lrp import Z
 
 
@@ -82,7 +82,7 @@ class Uniform(Rule):
         return [sum_to_shape(share, x) for x in state.inputs]
 
 
-class FrozenScale(Rule):
+class FrozenScale(TermRule):
     """LRP-epsilon through a normalisation layer whose scale is held constant.
 
     LayerNormalization and GroupNormalization compute
@@ -107,11 +107,11 @@ class FrozenScale(Rule):
     def __init__(self, epsilon: float = 1e-7):
         self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="FrozenScale")
 
-    def backward(self, node, state, relevance):
-        a = single_input(state, self)
-        z = signed_stabilize(state.outputs[0], self.epsilon)
-        s = tf.math.divide_no_nan(relevance[0], z)
-        return [a * vjp(frozen_scale_function(node.layer), [a], s)[0]]
+    def terms(self, node, state):
+        return [Term(frozen_scale_function(node.layer), [single_input(state, self)], state.outputs[0])]
+
+    def divide(self, relevance, z):
+        return tf.math.divide_no_nan(relevance, signed_stabilize(z, self.epsilon))
 
 
 def token_relevance(relevance):
