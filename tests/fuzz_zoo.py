@@ -26,7 +26,16 @@ from tfxai.errors import TfxaiError
 
 L = keras.layers
 VARIANTS = ("plain", "bias_free", "large", "small", "dead")
-CAM = ("grad_cam", "grad_cam_plus_plus")
+CAM = ("grad_cam", "grad_cam_plus_plus", "score_cam")
+NEEDS_BACKGROUND = ("deep_shap", "gradient_shap")
+
+
+def analyzer_kwargs(name, data) -> dict:
+    """Required parameters: a background of one all-zero sample per input for the SHAP analyzers."""
+    if name not in NEEDS_BACKGROUND:
+        return {}
+    background = [np.zeros_like(x[:1]) for x in data]
+    return {"background": background[0] if len(background) == 1 else background}
 
 
 @dataclasses.dataclass
@@ -198,7 +207,7 @@ def check_case(case: Case, names, export_dir=None) -> Tally:
         tally.analyses += 1
         label = f"seed {case.seed} {name}"
         try:
-            relevance = tfxai.create_analyzer(name, case.model).analyze(_x(case))
+            relevance = tfxai.create_analyzer(name, case.model, **analyzer_kwargs(name, case.data)).analyze(_x(case))
         except TfxaiError as error:
             if name in CAM and not case.has_conv:
                 tally.refusals.append(label)  # Grad-CAM needs a convolution: a clear refusal is right

@@ -1,6 +1,6 @@
 """A seeded fuzzed zoo of random models (see ``fuzz_zoo.py``): no crash, no NaN/Inf, conservation.
 
-Default run: 24 models in 6 groups of 4 (every registered analyzer checked at least twice,
+Default run: 24 models in 6 groups of 4 (every registered analyzer checked at least once,
 through a rotation of 4 names per model), every bias-free model checked for LRP-0
 conservation, and every sixth model exported and compared, eager against the reloaded
 SavedModel. ``--runslow`` adds 96 more models.

@@ -6,6 +6,8 @@ unroll once at trace time into one graph.
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
 from tfxai.graph import GraphView, keras_mask
@@ -66,9 +68,17 @@ def promote(x):
 
 
 def promoted_state(state: NodeState) -> NodeState:
-    """A node's forward state with every half-precision tensor in float32."""
-    params = None if state.params is None else tuple(promote(p) for p in state.params)
-    return NodeState([promote(x) for x in state.inputs], [promote(y) for y in state.outputs], params, state.masks)
+    """A node's forward state with every half-precision tensor in float32 (subclass fields recursively)."""
+    changes = {
+        "inputs": [promote(x) for x in state.inputs],
+        "outputs": [promote(y) for y in state.outputs],
+        "params": None if state.params is None else tuple(promote(p) for p in state.params),
+    }
+    for field in dataclasses.fields(state):
+        value = getattr(state, field.name)
+        if isinstance(value, NodeState):
+            changes[field.name] = promoted_state(value)
+    return dataclasses.replace(state, **changes)
 
 
 def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> dict:
