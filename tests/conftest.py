@@ -18,6 +18,7 @@ import pytest  # noqa: E402
 
 L = keras.layers
 
+
 N_FEATURES = 6
 IMAGE_SHAPE = (8, 8, 2)
 N_CLASSES = 3

@@ -14,6 +14,7 @@ import pytest
 
 import tfxai
 from tfxai import rules
+from tfxai.rules import transformer
 from tfxai.errors import TfxaiError
 
 L = keras.layers
@@ -30,6 +31,12 @@ FAMILIES = (
     "deep_taylor",
     "input",
     "random",
+    "deeplift",
+    "kernel_shap",
+    "lime",
+    "rise",
+    "sobol",
+    "score_cam",
 )
 
 
@@ -87,8 +94,16 @@ TOKEN_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "grad_cam"])
+FLOAT_ONLY = ("grad_cam", "score_cam", "rise", "deeplift")
+"""Families that explain float inputs only: they refuse a token model at creation, clearly."""
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_bad_token_inputs_raise_clear_errors(token_model, family):
+    if family in FLOAT_ONLY:
+        with pytest.raises(tfxai.ModelError, match="float|convolution|spatial"):
+            tfxai.create_analyzer(family, token_model)
+        return
     analyzer = tfxai.create_analyzer(family, token_model)
     for kind, (x, message) in TOKEN_INPUTS.items():
         with pytest.raises(tfxai.InputError, match=message):
@@ -138,6 +153,12 @@ NUMERIC = [
     ("smoothgrad", "noise_scale"),
     ("integrated_gradients", "blur_sigma"),
     ("random", "stddev"),
+    ("lrp.cp_lrp", "epsilon"),
+    ("lrp.attn_lrp", "epsilon"),
+    ("deeplift", "blur_sigma"),
+    ("lime", "kernel_width"),
+    ("lime", "ridge"),
+    ("rise", "keep_probability"),
 ]
 COUNTS = [
     ("smoothgrad", "n_samples"),
@@ -146,6 +167,13 @@ COUNTS = [
     ("integrated_gradients", "steps"),
     ("integrated_gradients", "chunk_size"),
     ("occlusion", "chunk_size"),
+    ("kernel_shap", "n_samples"),
+    ("lime", "n_samples"),
+    ("rise", "n_masks"),
+    ("rise", "grid_size"),
+    ("sobol", "chunk_size"),
+    ("score_cam", "chunk_size"),
+    ("gradient", "sequence_length"),
 ]
 
 
@@ -192,8 +220,21 @@ def test_batch_size_and_flags_are_validated(image_model):
         lambda v: rules.AlphaBeta(v, 1.0),
         lambda v: rules.FrozenScale(v),
         lambda v: rules.ZBox(v, 1.0),
+        lambda v: transformer.Bilinear(v),
+        lambda v: transformer.ConstantWeights(v),
+        lambda v: transformer.TiedEmbedding(v),
     ],
-    ids=["epsilon", "gamma", "generalized_gamma", "alpha", "frozen_scale", "zbox"],
+    ids=[
+        "epsilon",
+        "gamma",
+        "generalized_gamma",
+        "alpha",
+        "frozen_scale",
+        "zbox",
+        "bilinear",
+        "constant_weights",
+        "tied_embedding",
+    ],
 )
 def test_rules_refuse_nan_inf_and_strings(make):
     for value in (float("nan"), float("inf")):

@@ -132,7 +132,7 @@ def test_a_folder_of_another_run_is_refused(image_model, tmp_path, capsys):
     base = ["explain", str(path), str(tmp_path / "x.npy"), "--out", str(tmp_path / "out"), "--quiet"]
     assert cli.main(base + ["--method", "gradient"]) == 0
     assert json.loads((tmp_path / "out" / shards.MANIFEST).read_text())["method"] == "gradient"
-    assert cli.main(base + ["--method", "lrp.epsilon"]) == 1
+    assert cli.main(base + ["--method", "lrp.epsilon"]) == 2  # usage error: input that does not fit
     assert "another run (differs in ['method'])" in capsys.readouterr().err
 
 
@@ -200,5 +200,5 @@ def test_bad_inputs_are_clear_errors(image_model, tmp_path, capsys, inputs, mess
         "--out",
         str(tmp_path / "o"),
     ]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == 2
     assert message in capsys.readouterr().err

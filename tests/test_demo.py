@@ -1,10 +1,12 @@
 """The `tfxai demo` command, the synthetic dataset and the CLI wiring."""
 
+import re
+
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from tfxai import cli, datasets
+from tfxai import cli, datasets, visualize
 
 
 def test_make_shapes_is_deterministic_and_balanced():
@@ -25,9 +27,15 @@ def test_make_shapes_rejects_bad_arguments(n, size):
         datasets.make_shapes(n, size=size)
 
 
-def test_demo_writes_one_grid_and_one_png_per_method(tmp_path, capsys):
+def test_demo_writes_one_grid_and_one_png_per_method(tmp_path, capsys, monkeypatch):
+    figures = []
+    save = visualize.save_figure
+    monkeypatch.setattr(visualize, "save_figure", lambda figure, path: figures.append(figure) or save(figure, path))
     status = cli.main(["demo", "--output", str(tmp_path), "--epochs", "1", "--samples", "300"])
     assert status == 0
+    rows = 2 * len(datasets.SHAPE_CLASSES)
+    assert [len(f.axes) for f in figures] == [rows * (1 + len(cli.DEMO_METHODS)) + 1] + [rows * 2 + 1] * 8
+    assert all(f.axes[-1].get_ylabel() == "relevance / clip value" for f in figures)  # the colour bar
     grid = imread(tmp_path / "heatmaps.png")
     single = imread(tmp_path / "lrp_epsilon.png")
     assert grid.ndim == 3 and grid.shape[1] > 2 * single.shape[1]
@@ -38,6 +46,16 @@ def test_demo_writes_one_grid_and_one_png_per_method(tmp_path, capsys):
     header = next(line for line in out.splitlines() if line.startswith("| method |"))
     assert all(metric in header for metric in cli.DEMO_METRICS)
     assert all(f"| {name} |" in out for name in cli.DEMO_METHODS)
+    assert re.search(r"^lrp.epsilon conservation: .* 0 would be exact conservation\.$", out, re.M)
+
+
+def test_the_demo_explains_its_conservation_figure_in_one_sentence():
+    sentence = cli.conservation_sentence(np.array([-1.0, -2.0, -4.0]), np.array([10.0, 10.0, -10.0]))
+    assert sentence == (
+        "lrp.epsilon conservation: the pixel relevance adds up to the explained logit minus -2 (median over "
+        "samples; 20% of the logit), the relevance that the biases and the epsilon stabiliser take (negative "
+        "when the biases take negative relevance); 0 would be exact conservation."
+    )
 
 
 def test_cli_lists_its_subcommands(capsys):

@@ -2,6 +2,7 @@
 
 import importlib.util
 import pathlib
+import re
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 
@@ -25,3 +26,10 @@ def test_every_analyzer_name_is_documented():
     base_names = {name.replace("_IB", "") for name in tfxai.analyzer_names()}
     missing = [name for name in sorted(base_names) if name not in text]
     assert not missing, f"analyzers missing from docs/getting_started.md: {missing}"
+
+
+def test_readme_and_ci_run_the_same_test_command_with_a_line_per_file():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    readme = re.findall(r"^python -m pytest .*$", (root / "README.md").read_text(), re.M)
+    ci = re.findall(r"^python -m pytest .*$", (root / ".ci" / "run").read_text(), re.M)
+    assert readme == ci == ["python -m pytest tests"]  # no -q: pytest prints one line per test file

@@ -179,7 +179,7 @@ def test_the_evaluate_command_writes_markdown_and_csv(setup, tmp_path, capsys):
     assert written.strip() in printed and "| lrp.epsilon |" in written
     assert cli.main(["evaluate", *common, "--out", str(tmp_path / "table.csv")]) == 0
     assert (tmp_path / "table.csv").read_text().startswith("method,time_s,memory_mb,morf,pointing_game")
-    assert cli.main(["evaluate", *common, "--metric", "nope"]) == 1
+    assert cli.main(["evaluate", *common, "--metric", "nope"]) == 2
     assert "Unknown metric 'nope'" in capsys.readouterr().err
-    assert cli.main(["evaluate", str(tmp_path / "model.keras"), str(tmp_path / "data.txt")]) == 1
+    assert cli.main(["evaluate", str(tmp_path / "model.keras"), str(tmp_path / "data.txt")]) == 2
     assert "DATA must be a .npz" in capsys.readouterr().err

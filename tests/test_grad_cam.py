@@ -3,6 +3,8 @@ reference, the choice of the feature map and the upsampling."""
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -181,3 +183,29 @@ def test_resize_linear_is_tf_bilinear_resize(shape, size):
     got = resize_linear(resize_linear(x, 1, size[0]), 2, size[1])
     want = tf.image.resize(x, size, method="bilinear")
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_sample_without_positive_evidence_gets_a_zero_map_and_a_warning():
+    """conv (1x1, weight 1, ReLU) -> global average -> logit = mean of the map.
+
+    For a positive image the feature map is A = x and dy/dA = 1/16 everywhere,
+    so Grad-CAM = ReLU(A / 16) = x / 16; for a negative image A = ReLU(x) = 0,
+    so the map is provably zero.
+    """
+    x = keras.Input((4, 4, 1))
+    h = L.Conv2D(1, 1, activation="relu", name="conv")(x)
+    model = keras.Model(x, L.Dense(1, name="logit")(L.GlobalAveragePooling2D()(h)))
+    _set(model.get_layer("conv"), np.ones((1, 1, 1, 1)), [0.0])
+    _set(model.get_layer("logit"), np.ones((1, 1)), [0.0])
+    rng = np.random.default_rng(0)
+    images = np.stack([rng.uniform(0.1, 1.0, (4, 4, 1)), -rng.uniform(0.1, 1.0, (4, 4, 1))]).astype("float32")
+    for name in CAMS:
+        with pytest.warns(tfxai.EmptyMapWarning, match=r"for 1 of 2 samples \(indices \[1\]\): at 'conv'"):
+            maps = tfxai.create_analyzer(name, model).analyze(images)
+        assert np.all(maps[1] == 0.0)
+    gradcam = tfxai.create_analyzer("grad_cam", model)
+    with pytest.warns(tfxai.EmptyMapWarning):
+        np.testing.assert_allclose(gradcam.analyze(images)[0], images[0] / 16.0, rtol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tfxai.EmptyMapWarning)
+        np.testing.assert_allclose(gradcam.analyze(images[:1]), images[:1] / 16.0, rtol=1e-6)  # no warning

@@ -197,3 +197,32 @@ def test_export_of_a_mixed_model_equals_eager(tmp_path):
     relevance_key = next(k for k in outputs if "relevance" in k)
     want = analyzer.analyze(DATA)
     np.testing.assert_allclose(np.asarray(outputs[relevance_key], np.float32), want, rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_kerashub_bert_agrees_with_float32():
+    """A captured transformer (tiny KerasHub BERT) under ``mixed_float16``: CP-LRP, AttnLRP and IG."""
+    import keras_hub  # noqa: PLC0415 -- the optional extra, needed by this test only
+
+    def build():
+        keras.utils.set_random_seed(0)
+        backbone = keras_hub.models.BertBackbone(
+            vocabulary_size=50,
+            num_layers=1,
+            num_heads=2,
+            hidden_dim=8,
+            intermediate_dim=16,
+            max_sequence_length=8,
+        )
+        return keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=None)
+
+    mixed = built_under("mixed_float16", build)
+    assert mixed.backbone.get_layer("token_embedding").compute_dtype == "float16"
+    reference = build()
+    reference.set_weights(mixed.get_weights())
+    tokens = np.random.default_rng(4).integers(1, 50, (2, 8)).astype("int32")
+    data = {"token_ids": tokens, "segment_ids": np.zeros_like(tokens), "padding_mask": np.ones_like(tokens)}
+    for name in ("lrp.cp_lrp", "lrp.attn_lrp", "integrated_gradients"):
+        got = tfxai.create_analyzer(name, mixed).analyze(data, neuron_selection=0)["token_ids"]
+        want = tfxai.create_analyzer(name, reference).analyze(data, neuron_selection=0)["token_ids"]
+        assert got.dtype == np.float32 and np.all(np.isfinite(got)), name
+        assert cosine(got, want).min() >= 0.99, (name, cosine(got, want))

@@ -311,7 +311,7 @@ class Doubler(L.Layer):
     """A custom element-wise layer tfxai has no rule for."""
 
     def call(self, inputs):
-        return 2.0 * inputs
+        return tf.math.scalar_mul(2.0, inputs)  # a raw TF op: tfxai cannot capture it
 
 
 def _custom_layers_model(with_lstm):

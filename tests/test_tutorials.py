@@ -30,6 +30,7 @@ def test_every_tutorial_is_a_jupytext_percent_script():
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _tutorials())
 def test_tutorial_runs(name, tmp_path):
     output = tmp_path / "output"

@@ -6,9 +6,12 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 TUTORIAL = pathlib.Path(__file__).resolve().parents[1] / "tutorials" / "export_and_serve.py"
 
 
+@pytest.mark.slow
 def test_export_and_serve_tutorial_runs(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TFXAI_SERVING_URL", None)

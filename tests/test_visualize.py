@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from matplotlib import colormaps
 
+import tfxai
 from tfxai import visualize
 
 
@@ -141,3 +142,40 @@ def test_feature_report_lists_features_values_signs_and_the_sum():
     assert lines[-1] == (
         "sum of relevance over all 3 features: -1.0000; explained output: -0.7500; not attributed: +0.2500"
     )
+
+
+def test_a_row_scale_shares_one_clip_value_across_the_row():
+    rng = np.random.default_rng(0)
+    strong = rng.normal(size=(3, 6, 6, 2))
+    relevances = {"present": strong, "absent": 0.25 * strong[::-1]}
+    own = visualize.clip_values(relevances, "map", percentile=100)
+    row = visualize.clip_values(relevances, "row", percentile=100)
+    summed = {name: r.sum(axis=-1) for name, r in relevances.items()}  # the default reduce="sum"
+    for i in range(3):
+        maxima = [np.abs(summed[name][i]).max() for name in relevances]
+        np.testing.assert_allclose(own[i], maxima, rtol=1e-12)
+        np.testing.assert_allclose(row[i], [max(maxima)] * 2, rtol=1e-12)
+    # On the row's scale the weak map's strongest pixel gets the colour of its share of the row's maximum.
+    weak = summed["absent"][0]
+    pixel = np.unravel_index(np.argmax(np.abs(weak)), weak.shape)
+    colour = visualize.heatmap(relevances["absent"][0], limit=row[0, 1])[pixel]
+    share = weak[pixel] / row[0, 1]
+    np.testing.assert_allclose(colour, colormaps["bwr"](0.5 + 0.5 * share)[:3], atol=1e-6)
+    assert abs(share) < 1.0
+    np.testing.assert_array_equal(
+        visualize.heatmap(strong[1], limit=own[1, 0]), visualize.heatmap(strong[1], percentile=100)
+    )
+
+
+def test_plot_grid_draws_the_scale_it_is_asked_for(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(visualize, "heatmap", lambda r, limit=None, **options: drawn.append(limit) or np.zeros((6, 6, 3)))
+    rng = np.random.default_rng(1)
+    relevances = {"a": rng.normal(size=(2, 6, 6, 1)), "b": 3.0 * rng.normal(size=(2, 6, 6, 1))}
+    images = rng.uniform(size=(2, 6, 6, 3))
+    figure = visualize.plot_grid(images, relevances, scale="row", colorbar=True, percentile=100)
+    row = visualize.clip_values(relevances, "row", percentile=100)
+    assert drawn == [row[0, 0], row[1, 0], row[0, 1], row[1, 1]]
+    assert figure.axes[-1].get_ylabel() == "relevance / clip value of the row"
+    with pytest.raises(tfxai.ParameterError, match="scale must be one of"):
+        visualize.plot_grid(images, relevances, scale="column")

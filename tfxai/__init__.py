@@ -18,22 +18,27 @@ _SUBMODULES = ("analyzers", "composites", "export", "metrics", "rules", "serving
 _NAMES = {
     "Analyzer": "tfxai.analyzers",
     "analyzer_names": "tfxai.analyzers",
+    "analyzer_parameters": "tfxai.analyzers",
     "create_analyzer": "tfxai.analyzers",
     "Composite": "tfxai.composites",
     "FIRST": "tfxai.composites",
     "LAST": "tfxai.composites",
     "register_composite": "tfxai.composites",
+    "EmptyMapWarning": "tfxai.errors",
     "InputError": "tfxai.errors",
     "ModelError": "tfxai.errors",
     "ModelLoadError": "tfxai.errors",
     "ParameterError": "tfxai.errors",
     "ParameterTypeError": "tfxai.errors",
     "TfxaiError": "tfxai.errors",
+    "TfxaiWarning": "tfxai.errors",
+    "UnknownNameError": "tfxai.errors",
     "UnsupportedLayerError": "tfxai.errors",
     "register_rule": "tfxai.registry",
     "unregister_rule": "tfxai.registry",
     "check": "tfxai.checks",
     "evaluate": "tfxai.evaluation",
+    "quiet": "tfxai.logs",
 }
 """Public name -> the module that defines it."""
 

@@ -19,10 +19,11 @@ propagates relevance through them:
   (the softmax rule's bias term absorbs relevance), as in the paper.
 
 Supported: rank-3 inputs ``(batch, time, features)`` with the default
-attention axes, Keras masks (``mask_zero``, ``Masking``), ``key=``, and
-``use_causal_mask=True``. Not supported (a ``ValueError`` names them): an
-explicit ``attention_mask`` tensor, ``use_gate``, sliding windows, other
-attention axes.
+attention axes, Keras masks (``mask_zero``, ``Masking``), an explicit
+``attention_mask`` tensor, ``key=``, and ``use_causal_mask=True``. Not
+supported (a ``ValueError`` names them): explicit ``query_mask`` /
+``value_mask`` / ``key_mask`` arguments, ``use_gate``, sliding windows,
+other attention axes.
 
 References
 ----------
@@ -38,6 +39,8 @@ import dataclasses
 import math
 
 import tensorflow as tf
+
+from tfxai.errors import ModelError
 
 _SCORES = "bsnh,btnh->bnts"
 _COMBINE = "bnts,bsnh->btnh"
@@ -63,17 +66,19 @@ def roles(node):
     """Input positions of ``(query, value, key)`` of a MultiHeadAttention node (key may be None)."""
     kwargs = node.call_kwargs
     unsupported = sorted(
-        name
-        for name in ("attention_mask", "query_mask", "value_mask", "key_mask")
-        if kwargs.get(name) is not None
+        name for name in ("query_mask", "value_mask", "key_mask") if kwargs.get(name) is not None
     )
     config = node.layer.get_config()
     if unsupported or config.get("use_gate") or config.get("sliding_window"):
-        raise ValueError(
-            f"MultiHeadAttention node {node.name!r}: tfxai's attention rules support Keras masks and "
-            f"use_causal_mask, not explicit {unsupported or 'use_gate / sliding_window'}."
+        raise ModelError(
+            f"MultiHeadAttention node {node.name!r}: tfxai's attention rules support Keras masks, "
+            f"attention_mask and use_causal_mask, not explicit {unsupported or 'use_gate / sliding_window'}."
         )
-    named = {kwargs[name] for name in ("query", "value", "key") if isinstance(kwargs.get(name), int)}
+    named = {
+        kwargs[name]
+        for name in ("query", "value", "key", "attention_mask")
+        if isinstance(kwargs.get(name), int)
+    }
     positional = [i for i in range(len(node.inputs)) if i not in named]
     order = iter(positional)
     found = {}
@@ -85,16 +90,16 @@ def roles(node):
 def _check_shapes(layer, query):
     axes = layer.attention_axes
     if query.shape.rank != 3 or (axes is not None and tuple(axes) != (1,)):
-        raise ValueError(
+        raise ModelError(
             f"MultiHeadAttention {layer.name!r}: tfxai's attention rules need inputs of shape "
             f"(batch, time, features) attending over time. Received: input rank {query.shape.rank}, "
             f"attention_axes={axes}"
         )
 
 
-def _mask(query, key, query_mask, value_mask, key_mask, causal):
+def _mask(query, key, query_mask, value_mask, key_mask, causal, attention_mask=None):
     """Boolean ``(batch, 1, T, S)`` mask as MultiHeadAttention builds it, or None."""
-    mask = None
+    mask = None if attention_mask is None else tf.cast(attention_mask, tf.bool)
     for part in (
         None if query_mask is None else tf.cast(query_mask, tf.bool)[:, :, None],
         None if value_mask is None else tf.cast(value_mask, tf.bool)[:, None, :],
@@ -109,11 +114,21 @@ def _mask(query, key, query_mask, value_mask, key_mask, causal):
     return None if mask is None else mask[:, None]
 
 
-def compute(layer, query, value, key=None, masks=(None, None, None), causal=False, scores_returned=False):
+def compute(
+    layer,
+    query,
+    value,
+    key=None,
+    masks=(None, None, None),
+    causal=False,
+    scores_returned=False,
+    attention_mask=None,
+):
     """Recompute a MultiHeadAttention call step by step: an :class:`Attention`.
 
     ``masks`` are the Keras masks of ``(query, value, key)``; with ``key=None``
-    the key is the value (and its mask the value's). As in Keras, a query row
+    the key is the value (and its mask the value's). ``attention_mask`` is an
+    explicit ``(batch, T, S)`` mask (KerasHub's padding masks come so). As in Keras, a query row
     whose keys are all masked (a padding query) attends uniformly, except on
     the explicit-scores path (``return_attention_scores=True`` or dropout),
     where its weights are zeros.
@@ -126,7 +141,7 @@ def compute(layer, query, value, key=None, masks=(None, None, None), causal=Fals
     k = _same_dtype(layer.key_dense, key)
     v = _same_dtype(layer.value_dense, value)
     scores = tf.einsum(_SCORES, k, q * (1.0 / math.sqrt(float(layer.key_dim))))
-    mask = _mask(query, key, query_mask, value_mask, key_mask, causal)
+    mask = _mask(query, key, query_mask, value_mask, key_mask, causal, attention_mask)
     if mask is None:
         weights = tf.nn.softmax(scores, axis=-1)
     else:

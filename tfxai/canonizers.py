@@ -23,6 +23,8 @@ that computes the same function; the user's Keras model is never touched.
 * :func:`mark_gates` finds the gate of element-wise products (squeeze-and-
   excitation, EfficientNet / MobileNetV3 gating) and retypes them as
   :class:`GatedProduct`, signal first.
+* :func:`tfxai.rules.transformer.mark_attention_mix` retypes products of
+  attention weights and values (``einsum``/``matmul`` of a softmax output).
 * :func:`strip_softmax` makes explanations start from the logits when a model
   output is a softmax.
 """
@@ -34,6 +36,7 @@ import keras
 from tfxai import linear
 from tfxai.folding import AFFINE_LAYERS, NO_OPS, fold_affine, linear_node  # noqa: F401 (re-exported)
 from tfxai.graph import GraphView, Node, raw_op_classes
+from tfxai.rules import transformer
 
 
 def canonize(view: GraphView, canonizers=None) -> GraphView:
@@ -52,9 +55,22 @@ def canonize(view: GraphView, canonizers=None) -> GraphView:
     GraphView
         An equivalent view whose weighted layers are linear nodes.
     """
-    for canonizer in CANONIZERS if canonizers is None else canonizers:
+    canonizers = CANONIZERS if canonizers is None else canonizers
+    view = view.replace(nodes=tuple(_canonize_inner(node, canonizers) for node in view.nodes))
+    for canonizer in canonizers:
         view = canonizer(view)
     return view
+
+
+def _canonize_inner(node: Node, canonizers) -> Node:
+    """A node captured per sample gets its inner graph canonized too (its outputs are not explained: no softmax strip)."""
+    if node.inner is None:
+        return node
+    inner = node.inner.replace(nodes=tuple(_canonize_inner(n, canonizers) for n in node.inner.nodes))
+    for canonizer in canonizers:
+        if canonizer is not strip_softmax:
+            inner = canonizer(inner)
+    return node.replace(inner=inner)
 
 
 def activation_name(function) -> str | None:
@@ -200,11 +216,19 @@ def _signal_inputs(view, node, producers) -> list:
     gates = [i for i, key in enumerate(node.inputs) if _comes_from_gate_activation(key, producers)]
     if 0 < len(gates) < n:
         return [i for i in range(n) if i not in gates]
-    size = _size(view.shapes[node.outputs[0]])
-    broadcast = [i for i, key in enumerate(node.inputs) if _size(view.shapes[key]) < size]
+    out_shape = view.shapes[node.outputs[0]]
+    broadcast = [i for i, key in enumerate(node.inputs) if _is_broadcast(view.shapes[key], out_shape)]
     if 0 < len(broadcast) < n:
         return [i for i in range(n) if i not in broadcast]
     return list(range(n))
+
+
+def _is_broadcast(shape, out_shape) -> bool:
+    """Whether a tensor of ``shape`` is broadcast to ``out_shape``: fewer elements, or size 1 on an axis the output has larger."""
+    if _size(shape) < _size(out_shape):
+        return True
+    pairs = zip(reversed(shape[1:]), reversed(out_shape[1:]))
+    return len(shape) < len(out_shape) or any(d == 1 and o != 1 for d, o in pairs)
 
 
 def _size(shape) -> float:
@@ -305,7 +329,15 @@ def unwrap_time_distributed(view: GraphView) -> GraphView:
     return view.replace(nodes=tuple(nodes))
 
 
-CANONIZERS = (unwrap_time_distributed, linearize, fold_affine, mark_constant_affine, mark_gates, strip_softmax)
+CANONIZERS = (
+    unwrap_time_distributed,
+    linearize,
+    fold_affine,
+    mark_constant_affine,
+    mark_gates,
+    transformer.mark_attention_mix,
+    strip_softmax,
+)
 """Every canonizer, in the order :func:`canonize` applies them."""
 
 

@@ -19,10 +19,10 @@ import sys
 
 import keras
 
-from tfxai import composites, graph
+from tfxai import composites, graph, registry, validation
 from tfxai.canonizers import canonize
 from tfxai.composites import Composite
-from tfxai.errors import ModelError
+from tfxai.errors import ModelError, ParameterTypeError, UnknownNameError, suggest
 
 def check_model(model) -> None:
     """Raise :class:`~tfxai.errors.ModelError` if tfxai cannot walk ``model``.
@@ -170,7 +170,9 @@ class CheckReport:
         return self.table()
 
 
-def check(model, composite="epsilon_plus", *, rules=(), verbose: bool = True, file=None) -> CheckReport:
+def check(
+    model, composite="epsilon_plus", *, rules=(), verbose: bool = True, file=None, sequence_length=None
+) -> CheckReport:
     """Print which rule each node of ``model`` gets, and what is unsupported.
 
     Parameters
@@ -187,6 +189,9 @@ def check(model, composite="epsilon_plus", *, rules=(), verbose: bool = True, fi
         Print the table (default). ``False`` only returns it.
     file : file-like, optional
         Where the table is printed (default: standard output).
+    sequence_length : int, optional
+        As for analyzers: the length at which layers that compute with their
+        input's shape are captured.
 
     Returns
     -------
@@ -205,13 +210,17 @@ def check(model, composite="epsilon_plus", *, rules=(), verbose: bool = True, fi
     True
     """
     check_model(model)
-    view = canonize(graph.build_view(model))
+    if sequence_length is not None:
+        sequence_length = validation.count("sequence_length", sequence_length)
+    view = canonize(graph.build_view(model, registry.needs_capture, sequence_length))
     chosen = as_composite(composite).prepend(rules)
+    stateful = stateful_nodes(view)
     report = CheckReport(
         model_name=model.name,
         composite=chosen.name or "custom",
         nodes=tuple(
-            _row(node, rule, chosen, stateful_nodes(view)) for node, rule in composites.candidate_rules(view, chosen)
+            _row(node, rule, chosen, reached, stateful)
+            for node, rule, reached in composites.candidate_rules(view, chosen)
         ),
     )
     if verbose:
@@ -224,13 +233,12 @@ def as_composite(composite) -> Composite:
     if isinstance(composite, Composite):
         return composite
     if not isinstance(composite, str):
-        raise TypeError(f"composite must be a name or a Composite. Received: {composite!r}")
+        raise ParameterTypeError(f"composite must be a name or a Composite. Received: {composite!r}")
     name = composite.removeprefix("lrp.")
     if name == "epsilon":
         return composites.default_composite()
     if name not in composites.composite_names():
-        valid = ", ".join(["epsilon"] + composites.composite_names())
-        raise KeyError(f"Unknown composite {composite!r}. Valid names: {valid}")
+        raise UnknownNameError(suggest(composite, ["epsilon"] + composites.composite_names(), "composite"))
     return composites.get_composite(name)
 
 
@@ -239,19 +247,30 @@ def _type_name(node) -> str:
     return node.op_type.__name__ if node.op_type.__name__ == own else f"{node.op_type.__name__} ({own})"
 
 
-def _row(node, rule, composite, stateful=()) -> NodeReport:
+UNREACHED = "none (no relevance reaches it)"
+
+
+def _row(node, rule, composite, reached, stateful) -> NodeReport:
     type_name = _type_name(node)
+    if node.name in stateful:  # refused even where no relevance reaches it: running it changes its state
+        fix = "stateful: rebuild the layer with stateful=False"
+        return NodeReport(node.name, type_name, UNSUPPORTED, fix)
+    if not reached:
+        return NodeReport(node.name, type_name, UNREACHED)
     if rule is None:
         return NodeReport(node.name, type_name, UNSUPPORTED, _fix(node, composite))
     if rule.requires_weights and node.params is None:
         fix = f"{type(rule).__name__} modifies weights and this node has none; give it Epsilon or Pass"
         return NodeReport(node.name, type_name, UNSUPPORTED, fix)
-    if node.name in stateful:
-        return NodeReport(node.name, type_name, UNSUPPORTED, "stateful: rebuild the layer with stateful=False")
     return NodeReport(node.name, type_name, repr(rule))
 
 
 def _fix(node, composite) -> str:
+    fix = _plain_fix(node, composite)
+    return fix if node.capture_failure is None else f"{fix} (not captured: {node.capture_failure})"
+
+
+def _plain_fix(node, composite) -> str:
     cls = node.op_type.__name__
     if node.params is not None:
         return (

@@ -22,8 +22,16 @@ from typing import Callable
 
 from tfxai import registry, rules
 from tfxai.canonizers import RETYPING_REWRITES, is_rectifier
-from tfxai.errors import ModelError, UnsupportedLayerError
+from tfxai.errors import (
+    ModelError,
+    ParameterError,
+    ParameterTypeError,
+    UnknownNameError,
+    UnsupportedLayerError,
+    suggest,
+)
 from tfxai.graph import GraphView
+from tfxai.rules import transformer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +73,7 @@ class ByPosition:
 
     def __post_init__(self):
         if self.where not in ("first", "last"):
-            raise ValueError(f"ByPosition expects 'first' or 'last'. Received: {self.where!r}")
+            raise ParameterError(f"ByPosition expects 'first' or 'last'. Received: {self.where!r}")
 
     def matches(self, node, positions) -> bool:
         return node.name in positions[self.where]
@@ -102,7 +110,7 @@ def as_matcher(spec):
         return ByType(spec)
     if isinstance(spec, (str, re.Pattern)):
         return ByName(spec)
-    raise TypeError(
+    raise ParameterTypeError(
         "A composite entry selects nodes by layer class, tuple of classes, layer name, "
         f"compiled regex, FIRST or LAST. Received: {spec!r}"
     )
@@ -132,13 +140,15 @@ class Composite:
     def __init__(self, entries=(), name: str | None = None):
         checked = []
         if isinstance(entries, (str, dict)) or not hasattr(entries, "__iter__"):
-            raise TypeError(f"Composite entries are a sequence of (selector, Rule) pairs. Received: {entries!r}")
+            raise ParameterTypeError(
+                f"Composite entries are a sequence of (selector, Rule) pairs. Received: {entries!r}"
+            )
         for entry in entries:
             if not isinstance(entry, (tuple, list)) or len(entry) != 2:
-                raise TypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")
+                raise ParameterTypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")
             selector, rule = entry
             if not isinstance(rule, rules.Rule):
-                raise TypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")
+                raise ParameterTypeError(f"Composite entries pair a selector with a Rule. Received: {entry!r}")
             checked.append((as_matcher(selector), rule))
         self.entries = tuple(checked)
         self.name = name
@@ -203,11 +213,66 @@ def _nearest_weighted(nodes, start_keys, weighted, forward: bool) -> set:
 
 
 def candidate_rules(view: GraphView, composite: Composite) -> list:
-    """``(node, rule or None)`` for every node: the composite's entry, else the registry default."""
+    """``(node, rule or None, reached)`` for every node, in forward order.
+
+    The rule is the composite's entry, else the registry default; a node
+    captured one sample at a time (:attr:`~tfxai.graph.Node.inner`) gets
+    :class:`~tfxai.rules.transformer.SampleWise` with its inner nodes'
+    rules. ``reached`` says whether relevance can reach the node at all: a
+    node whose outputs only feed inputs no rule carries relevance to (a
+    normalisation's statistics, mask computations) needs no rule.
+    """
     where = positions(view)
-    return [
-        (node, composite.rule_for(node, where) or registry.default_rule(node.op_type)) for node in view.nodes
-    ]
+    reached_keys = set(view.explained)
+    rows = []
+    for node in reversed(view.nodes):
+        rule = composite.rule_for(node, where)
+        if rule is None and node.inner is not None:
+            inner = _assign_parts(node.inner, composite, node.name + "/")
+            rule = transformer.SampleWise(inner[0]) if not (inner[1] or inner[2]) else None
+        rule = rule or registry.default_rule(node.op_type)
+        reached = bool(reached_keys.intersection(node.outputs))
+        if reached:
+            carried = transformer.carried_inputs(rule, node) if rule is not None else range(len(node.inputs))
+            reached_keys.update(node.inputs[i] for i in carried)
+        rows.append((node, rule, reached))
+    return rows[::-1]
+
+
+def _assign_parts(view: GraphView, composite: Composite, prefix: str = ""):
+    """``(chosen, missing, uncovered)``: rules of reached nodes, and the reached nodes without one."""
+    chosen, missing, uncovered = {}, [], []
+    for node, rule, reached in candidate_rules(view, composite):
+        if not reached:
+            continue
+        if rule is None and node.inner is not None:
+            _, inner_missing, inner_uncovered = _assign_parts(node.inner, composite, prefix + node.name + "/")
+            missing.extend(inner_missing)
+            uncovered.extend(inner_uncovered)
+        elif rule is None:
+            row = (prefix + node.name, node.op_type.__name__)
+            (uncovered if node.params is not None else missing).append(row)
+        elif rule.requires_weights and node.params is None:
+            raise ModelError(
+                f"Rule {rule!r} modifies weights, but node {prefix + node.name!r} "
+                f"({node.op_type.__name__}) has none. Give it a rule such as Epsilon or Pass."
+            )
+        elif isinstance(rule, rules.AlphaBeta) and issubclass(node.op_type, registry.AFFINE):
+            raise ModelError(
+                f"Rule {rule!r} splits contributions by sign, but node {prefix + node.name!r} is an element-wise "
+                f"affine map ({node.op_type.__name__} that could not be folded into a linear layer): each "
+                "output has one contribution, so alpha-beta would return alpha times the relevance. "
+                "Give it Pass() (the default) or Epsilon()."
+            )
+        else:
+            rule.check_node(node, [view.shapes[key] for key in node.inputs])
+            chosen[node.name] = rule
+    return chosen, missing, uncovered
+
+
+def capture_failures(view: GraphView) -> dict:
+    """Node name -> why tfxai could not capture the layer (for the nodes where it could not)."""
+    return {node.name: node.capture_failure for node in view.nodes if node.capture_failure is not None}
 
 
 def assign(view: GraphView, composite: Composite) -> dict:
@@ -223,37 +288,20 @@ def assign(view: GraphView, composite: Composite) -> dict:
     Returns
     -------
     dict
-        Node name -> Rule.
+        Node name -> Rule, for every node relevance can reach.
 
     Raises
     ------
     UnsupportedLayerError
-        Listing every node with no rule, with how to register one.
+        Listing every node with no rule, with how to register one (and, for
+        a layer tfxai could not capture, why).
     """
-    chosen, missing, uncovered = {}, [], []
-    for node, rule in candidate_rules(view, composite):
-        if rule is None:
-            (uncovered if node.params is not None else missing).append((node.name, node.op_type.__name__))
-        elif rule.requires_weights and node.params is None:
-            raise ModelError(
-                f"Rule {rule!r} modifies weights, but node {node.name!r} "
-                f"({node.op_type.__name__}) has none. Give it a rule such as Epsilon or Pass."
-            )
-        elif isinstance(rule, rules.AlphaBeta) and issubclass(node.op_type, registry.AFFINE):
-            raise ModelError(
-                f"Rule {rule!r} splits contributions by sign, but node {node.name!r} is an element-wise "
-                f"affine map ({node.op_type.__name__} that could not be folded into a linear layer): each "
-                "output has one contribution, so alpha-beta would return alpha times the relevance. "
-                "Give it Pass() (the default) or Epsilon()."
-            )
-        else:
-            rule.check_node(node, [view.shapes[key] for key in node.inputs])
-            chosen[node.name] = rule
+    chosen, missing, uncovered = _assign_parts(view, composite)
     if missing or uncovered:
         message = "\n".join(
             part
             for part in (
-                unsupported_message(view.name, missing) if missing else "",
+                unsupported_message(view.name, missing, capture_failures(view)) if missing else "",
                 uncovered_message(view.name, composite, uncovered) if uncovered else "",
             )
             if part
@@ -262,10 +310,14 @@ def assign(view: GraphView, composite: Composite) -> dict:
     return chosen
 
 
-def unsupported_message(model_name: str, missing: list) -> str:
-    """The message listing every node whose layer type has no rule."""
+def unsupported_message(model_name: str, missing: list, failures=None) -> str:
+    """The message listing every node whose layer type has no rule (and why a capture failed)."""
+    failures = failures or {}
     lines = [f"tfxai has no relevance rule for {len(missing)} node(s) of model {model_name!r}:"]
-    lines += [f"  - {name!r} ({type_name})" for name, type_name in missing]
+    lines += [
+        f"  - {name!r} ({type_name})" + (f": not captured, {failures[name]}" if name in failures else "")
+        for name, type_name in missing
+    ]
     example = missing[0][1]
     lines += [
         "Register a rule for each layer class before creating the analyzer, e.g.",
@@ -317,18 +369,18 @@ def get_composite(name: str, **params) -> Composite:
 
     Raises
     ------
-    KeyError
-        For an unknown name, listing the valid ones.
-    TypeError
+    UnknownNameError
+        For an unknown name, suggesting the closest valid ones.
+    ParameterTypeError
         For a parameter the preset does not take, listing the ones it does.
     """
     if name not in _PRESETS:
-        raise KeyError(f"Unknown composite {name!r}. Valid names: {', '.join(composite_names())}")
+        raise UnknownNameError(suggest(name, composite_names(), "composite"))
     factory = _PRESETS[name]
     accepted = list(inspect.signature(factory).parameters)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise TypeError(f"Composite {name!r} does not take {unknown}; it takes {accepted}.")
+        raise ParameterTypeError(f"Composite {name!r} does not take {unknown}; it takes {accepted}.")
     return factory(**params)
 
 
@@ -407,6 +459,49 @@ def sequential_preset_a_flat(epsilon: float = 0.1):
 def sequential_preset_b_flat(epsilon: float = 0.1):
     """Preset B with Flat on the first weighted layer."""
     return sequential_preset_b(epsilon).prepend([(FIRST, rules.Flat())])
+
+
+def _transformer_entries(epsilon, attention, mix):
+    linear = rules.Epsilon(epsilon)
+    return [
+        (registry.LINEAR, linear),
+        (registry.ATTENTION, attention(linear)),
+        (registry.RECURRENT, rules.Recurrent(linear)),
+        (registry.TIED_EMBEDDINGS, transformer.TiedEmbedding(epsilon)),
+        (registry.ATTENTION_MIXES, mix),
+        (registry.PRODUCTS_OF_ACTIVATIONS, transformer.Bilinear(epsilon)),
+        (registry.NORMALIZATIONS, rules.FrozenScale(epsilon)),
+    ]
+
+
+@register_composite("cp_lrp")
+def cp_lrp(epsilon: float = 1e-6):
+    """CP-LRP for transformers (Ali et al. 2022): attention weights and normalisation scales held constant.
+
+    Every linear map (Dense, EinsumDense, attention projections, the tied
+    output embedding) gets LRP-epsilon; ``A v`` is linear in ``v``
+    (:class:`~tfxai.rules.transformer.ConstantWeights`), so no relevance
+    enters the softmax; other products of activations split uniformly.
+    Conservative on bias-free models with ``epsilon=0``.
+    """
+    return Composite(
+        _transformer_entries(epsilon, rules.ConservativeAttention, transformer.ConstantWeights(epsilon)),
+        "cp_lrp",
+    )
+
+
+@register_composite("attn_lrp")
+def attn_lrp(epsilon: float = 1e-6):
+    """AttnLRP (Achtibat et al. 2024): relevance also through the attention weights.
+
+    As ``cp_lrp``, but ``A v`` and ``q k^T`` split relevance uniformly
+    between their factors (:class:`~tfxai.rules.transformer.Bilinear`) and
+    every softmax inside the model gets
+    :class:`~tfxai.rules.transformer.AttnSoftmax`. Not conservative: the
+    softmax rule absorbs relevance, as in the paper.
+    """
+    entries = _transformer_entries(epsilon, rules.AttnLRP, transformer.Bilinear(epsilon))
+    return Composite([(registry.SOFTMAXES, transformer.AttnSoftmax())] + entries, "attn_lrp")
 
 
 def default_composite() -> Composite:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfxai.errors import ParameterError
+
 SHAPE_CLASSES = ("horizontal bar", "vertical bar", "square outline", "disk")
 """Class names of :func:`make_shapes`, indexed by label."""
 
@@ -46,9 +48,9 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, return_masks: bool = Fals
     ((8, 32, 32, 3), 'float32', [...])
     """
     if int(n) < 0:
-        raise ValueError(f"make_shapes needs a sample count n >= 0. Received: n={n}")
+        raise ParameterError(f"make_shapes needs a sample count n >= 0. Received: n={n}")
     if int(size) < 16:
-        raise ValueError(f"make_shapes needs size >= 16 pixels to draw shapes. Received: size={size}")
+        raise ParameterError(f"make_shapes needs size >= 16 pixels to draw shapes. Received: size={size}")
     n, size = int(n), int(size)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(SHAPE_CLASSES))
@@ -198,7 +200,7 @@ def make_credit(n: int, seed: int = 0):
     ((5, 9), (5,))
     """
     if int(n) < 0:
-        raise ValueError(f"make_credit needs a sample count n >= 0. Received: n={n}")
+        raise ParameterError(f"make_credit needs a sample count n >= 0. Received: n={n}")
     rng = np.random.default_rng(seed)
     n = int(n)
     age = rng.uniform(21, 70, n)
@@ -259,10 +261,10 @@ def make_planted_features(n: int, features: int = 10, planted=(1, 4), seed: int 
     ((4, 6), [True, False, True, False, False, False])
     """
     if int(n) < 0:
-        raise ValueError(f"make_planted_features needs a sample count n >= 0. Received: n={n}")
+        raise ParameterError(f"make_planted_features needs a sample count n >= 0. Received: n={n}")
     planted = tuple(int(j) for j in planted)
     if not planted or min(planted) < 0 or max(planted) >= int(features):
-        raise ValueError(
+        raise ParameterError(
             f"planted must list column indices in [0, {features}). Received: planted={planted}"
         )
     rng = np.random.default_rng(seed)

@@ -30,9 +30,10 @@ import tensorflow as tf
 
 from tfxai import registry, rules
 from tfxai.canonizers import activation_name
-from tfxai.errors import UnsupportedLayerError
+from tfxai.errors import ParameterError, UnsupportedLayerError
 from tfxai.graph import raw_op_classes
 from tfxai.rules import NodeState, Rule, negative, positive, vjp
+from tfxai.rules.engine import node_function
 
 L = keras.layers
 
@@ -105,7 +106,7 @@ class Rescale(Rule):
 
     def __init__(self, tolerance: float = TOLERANCE):
         if not tolerance >= 0:
-            raise ValueError(f"tolerance must be >= 0. Received: tolerance={tolerance!r}")
+            raise ParameterError(f"tolerance must be >= 0. Received: tolerance={tolerance!r}")
         self.tolerance = float(tolerance)
 
     def backward(self, node, state, relevance):
@@ -127,7 +128,7 @@ class SecantMax(Rescale):
     """
 
     def backward(self, node, state, relevance):
-        function = lambda *v: node.forward(list(v), state.params)[0]
+        function = node_function(node, state.params)  # in the inputs' dtype (float32 under mixed precision)
         xs, refs = state.inputs, state.reference.inputs
         deltas = [x - r for x, r in zip(xs, refs)]
         d = 0.5 * (_jvp(function, xs, deltas) + _jvp(function, refs, deltas))
@@ -176,7 +177,8 @@ class RevealCancel(Rule):
         self.tolerance = float(tolerance)
 
     def _g(self, z):
-        return self.activation.forward([z], None)[0]
+        """The nonlinearity at ``z``, in ``z``'s dtype (under mixed precision the layer computes in float16)."""
+        return node_function(self.activation, None)(z)
 
     def backward(self, node, state, relevance):
         a, a_ref = state.inputs[0], state.reference.inputs[0]

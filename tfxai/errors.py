@@ -1,4 +1,13 @@
-"""Exceptions raised by tfxai, each carrying an actionable message."""
+"""Exceptions and warnings raised by tfxai, each carrying an actionable message.
+
+Every exception tfxai raises on purpose is a :class:`TfxaiError` and also the
+built-in exception Python code would expect (``ValueError`` for a bad value,
+``TypeError`` for an argument of the wrong kind or a parameter a function
+does not take, ``KeyError`` for an unknown name), so both
+``except tfxai.TfxaiError`` and ``except ValueError`` catch it.
+"""
+
+import difflib
 
 
 class TfxaiError(Exception):
@@ -32,8 +41,33 @@ class ModelLoadError(TfxaiError, ValueError):
 
 
 class ParameterError(TfxaiError, ValueError):
-    """A method parameter has a value it cannot take (NaN, negative, out of range, wrong shape)."""
+    """A parameter with a value outside what it accepts (``epsilon=-1``, ``steps=1``)."""
 
 
 class ParameterTypeError(TfxaiError, TypeError):
-    """A method parameter has the wrong type (a string where a number is expected)."""
+    """An argument of the wrong kind, or a parameter the function does not take."""
+
+
+class UnknownNameError(TfxaiError, KeyError):
+    """A name (of an analyzer, a composite) that is not registered.
+
+    The message lists the closest registered names (see :func:`suggest`).
+    """
+
+    def __str__(self):
+        return str(self.args[0])  # KeyError would show the message in quotes
+
+
+class TfxaiWarning(UserWarning):
+    """Base class of the warnings tfxai emits."""
+
+
+class EmptyMapWarning(TfxaiWarning):
+    """An explanation is exactly zero for some samples (e.g. Grad-CAM without positive evidence)."""
+
+
+def suggest(name, names, what: str) -> str:
+    """``"Unknown <what> 'x'. Did you mean: ...? Valid names: ..."`` for an unknown ``name``."""
+    close = difflib.get_close_matches(str(name), list(names), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"Unknown {what} {name!r}.{hint} Valid names: {', '.join(names)}"

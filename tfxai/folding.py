@@ -213,8 +213,8 @@ def _affine_map(layer) -> linear.LinearMap:
 def _backward_foldable(view, source, norm) -> bool:
     if source.params is None or source.activation is not None or len(source.inputs) != 1:
         return False
-    if not issubclass(source.op_type, tuple(linear.LINEAR_MAPS)):
-        return False
+    if not issubclass(source.op_type, tuple(linear.LINEAR_MAPS)) or issubclass(source.op_type, L.EinsumDense):
+        return False  # an EinsumDense has no single output-channel axis to scale
     rank = len(view.shapes[norm.inputs[0]])
     return affine_axis(norm.layer, rank) == linear.output_channel_axis(source.layer) % rank
 

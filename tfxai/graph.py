@@ -12,15 +12,19 @@ to the user's model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 from typing import Any, Callable, Sequence
 
 import keras
 from keras.src.ops import core as keras_ops_core
+from keras.src.ops import function as keras_function
+from keras.src.ops import operation as keras_operation
 from keras.src.ops import nn as keras_ops_nn
 from keras.src.ops import numpy as keras_ops_numpy
 
+from tfxai import capture
 from tfxai.errors import ModelError
 
 TensorKey = tuple
@@ -62,6 +66,12 @@ class Node:
     rewrite : str or None
         The canonizer that made or changed this node (``"linearize"``,
         ``"fold_affine"`` ...); ``None`` for a node as the model has it.
+    inner : GraphView or None
+        For a layer captured one sample at a time (its ``call`` computes with
+        its input's shape, see :mod:`tfxai.capture`): the captured graph of
+        one sample, batch size 1. ``forward`` still calls the layer itself.
+    capture_failure : str or None
+        Why a layer with no rule could not be captured, if it could not.
     """
 
     name: str
@@ -75,6 +85,8 @@ class Node:
     call_kwargs: dict = dataclasses.field(default_factory=dict)
     origin: tuple = ()
     rewrite: str | None = None
+    inner: "GraphView | None" = None
+    capture_failure: str | None = None
 
     def replace(self, **changes) -> "Node":
         """Return a copy with some fields changed."""
@@ -141,22 +153,41 @@ class GraphView:
         return result
 
 
-def build_view(model) -> GraphView:
+def build_view(model, expand=None, sequence_length: int | None = None) -> GraphView:
     """Walk a built Sequential or Functional Keras model into a GraphView.
 
     Parameters
     ----------
     model : keras.Model
         A Sequential (built) or Functional model; nested models are inlined.
+    expand : callable, optional
+        ``expand(layer) -> bool``: whether to look inside a layer (one with
+        no rule of its own) by capturing the Keras layers and operations its
+        ``call`` is made of (see :mod:`tfxai.capture`). Default: never.
+    sequence_length : int, optional
+        Length used for dynamic (``None``) non-batch axes when a layer can
+        only be captured at fixed shapes (it computes with its input's shape:
+        causal masks, rotary or learned positions).
 
     Returns
     -------
     GraphView
+
+    Notes
+    -----
+    Capturing calls ``layer.call`` on fresh ``keras.Input`` tensors, which
+    records Keras nodes on the layer's sublayers; every operation's node
+    lists are restored to their length before the walk, so the user's model
+    is left as it was.
     """
     graph = _functional_graph(model, model.name)
     keys = _KeyMap()
     input_keys = tuple(keys.key("", t) for t in graph.inputs)
-    nodes = _walk(graph, "", keys)
+    snapshot = _node_lists(model)
+    try:
+        nodes = _walk(graph, "", keys, _Walk(expand or (lambda layer: False), sequence_length))
+    finally:
+        _restore_node_lists(snapshot)
     shapes = {key: shape for key, shape in keys.shapes.items()}
     output_keys = tuple(keys.key("", t) for t in graph.outputs)
     return GraphView(
@@ -189,14 +220,22 @@ def is_unbuilt_sequential(model) -> bool:
 
 
 def count_inbound_nodes(model) -> dict:
-    """Number of Keras nodes of every operation in ``model`` (nested included).
+    """Number of Keras nodes of every operation in ``model`` (nested models and sublayers included).
 
-    Used to prove that analysing a model added nothing to its graph.
+    ``id(op) -> (len(op._inbound_nodes), len(op._outbound_nodes))``. Used to
+    prove that analysing a model added nothing to its graph.
     """
-    counts = {}
-    for op in _all_operations(model):
-        counts[id(op)] = len(op._inbound_nodes)
-    return counts
+    return {id(op): (len(op._inbound_nodes), len(op._outbound_nodes)) for op in _all_operations(model)}
+
+
+def _node_lists(model) -> list:
+    return [(op, len(op._inbound_nodes), len(op._outbound_nodes)) for op in _all_operations(model)]
+
+
+def _restore_node_lists(snapshot) -> None:
+    for op, inbound, outbound in snapshot:
+        del op._inbound_nodes[inbound:]
+        del op._outbound_nodes[outbound:]
 
 
 def call_has_training_argument(layer) -> bool:
@@ -234,15 +273,16 @@ def application_layer_classes(*pairs) -> tuple:
 
 
 def _all_operations(model):
+    """Every operation of ``model``'s graph, of nested models, and every sublayer of those."""
+    found = {}
     graph = _functional_graph_or_none(model)
-    if graph is None:
-        return []
-    ops = []
-    for op in graph.operations:
-        ops.append(op)
+    for op in [] if graph is None else graph.operations:
+        found[id(op)] = op
         if isinstance(op, keras.Model):
-            ops.extend(_all_operations(op))
-    return ops
+            found.update((id(o), o) for o in _all_operations(op))
+        elif isinstance(op, keras.layers.Layer):
+            found.update((id(o), o) for o in op._flatten_layers(include_self=False, recursive=True))
+    return list(found.values())
 
 
 def _functional_graph_or_none(model):
@@ -288,7 +328,15 @@ class _KeyMap:
         self._alias[(scope, id(kt))] = key
 
 
-def _walk(graph, scope: str, keys: _KeyMap) -> list:
+@dataclasses.dataclass(frozen=True)
+class _Walk:
+    """What the walk needs besides the graph: which layers to capture, at which length."""
+
+    expand: Callable
+    sequence_length: int | None
+
+
+def _walk(graph, scope: str, keys: _KeyMap, walk: _Walk) -> list:
     nodes = []
     knodes = [
         knode
@@ -299,9 +347,12 @@ def _walk(graph, scope: str, keys: _KeyMap) -> list:
     names = _call_names(knodes)
     for knode in knodes:
         op = knode.operation
-        name = scope + names.get(id(knode), op.name)
+        name = scope + names[id(knode)]
         if isinstance(op, keras.Model):
-            nodes.extend(_inline(op, knode, scope, name, keys))
+            inner = _functional_graph(op, name)
+            nodes.extend(_inline(inner, knode.arguments.keras_tensors, knode, scope, name, keys, walk))
+        elif isinstance(op, keras.layers.Layer) and walk.expand(op):
+            nodes.extend(_captured(op, knode, scope, name, keys, walk))
         else:
             nodes.append(_replay_node(op, knode, scope, name, keys))
     return nodes
@@ -315,18 +366,20 @@ def _call_names(knodes) -> dict:
     its plain name here.
     """
     mine = {id(knode) for knode in knodes}
+    calls_of: dict = {}
+    for knode in knodes:
+        calls_of.setdefault(id(knode.operation), []).append(knode)
     names = {}
-    for op in {id(k.operation): k.operation for k in knodes}.values():
-        calls = [k for k in op._inbound_nodes if id(k) in mine]
-        for index, knode in enumerate(calls):
+    for calls in calls_of.values():
+        op = calls[0].operation
+        ordered = [k for k in op._inbound_nodes if id(k) in mine]
+        for index, knode in enumerate(ordered if len(ordered) == len(calls) else calls):
             names[id(knode)] = op.name if index == 0 else f"{op.name}@{index}"
     return names
 
 
-def _inline(model, knode, scope, name, keys):
-    inner = _functional_graph(model, name)
+def _inline(inner, outer_inputs, knode, scope, name, keys, walk):
     inner_scope = name + "/"
-    outer_inputs = knode.arguments.keras_tensors
     if len(outer_inputs) != len(inner.inputs):
         raise ModelError(
             f"Nested model {name!r} expects {len(inner.inputs)} inputs but its "
@@ -334,14 +387,106 @@ def _inline(model, knode, scope, name, keys):
         )
     for inner_kt, outer_kt in zip(inner.inputs, outer_inputs):
         keys.bind(inner_scope, inner_kt, keys.key(scope, outer_kt))
-    nodes = _walk(inner, inner_scope, keys)
+    nodes = _walk(inner, inner_scope, keys, walk)
     for inner_kt, outer_kt in zip(inner.outputs, knode.outputs):
         keys.bind(scope, outer_kt, keys.key(inner_scope, inner_kt))
     return nodes
 
 
-def _replay_node(op, knode, scope, name, keys) -> Node:
-    in_kts = list(knode.arguments.keras_tensors)
+def _captured(op, knode, scope, name, keys, walk) -> list:
+    """The nodes of a layer's captured ``call``: inlined, or one node captured per sample.
+
+    A layer that cannot be captured stays one node, with the reason in
+    :attr:`Node.capture_failure`; it needs a rule like any unsupported layer.
+    """
+    in_kts = list({id(kt): kt for kt in knode.arguments.keras_tensors}.values())
+    failure = capture.masked_inputs_failure(in_kts)
+    if failure is None:
+        try:
+            return _inline(_capture_call(op, knode, in_kts, None), in_kts, knode, scope, name, keys, walk)
+        except Exception as error:  # noqa: BLE001 - every failure of Keras' symbolic call is reported
+            failure = capture.describe(error)
+        shapes = capture.static_shapes(in_kts, walk.sequence_length)
+        if shapes is None:
+            failure = capture.needs_length(failure)
+        else:
+            try:
+                return [_per_sample_node(op, knode, scope, name, keys, walk, in_kts, shapes)]
+            except Exception as error:  # noqa: BLE001
+                failure = capture.describe(error)
+    return [_replay_node(op, knode, scope, name, keys).replace(capture_failure=failure)]
+
+
+def _per_sample_node(op, knode, scope, name, keys, walk, in_kts, shapes) -> Node:
+    """One node for the layer, with its call captured at fixed shapes (batch 1) as :attr:`Node.inner`."""
+    function = _capture_call(op, knode, in_kts, shapes)
+    inner_keys = _KeyMap()
+    inner_nodes = _walk(function, "", inner_keys, walk)
+    inner_outputs = tuple(inner_keys.key("", t) for t in function.outputs)
+    inner = GraphView(
+        name=name,
+        nodes=tuple(inner_nodes),
+        inputs=tuple(inner_keys.key("", t) for t in function.inputs),
+        input_names=tuple(_tensor_name(t) for t in function.inputs),
+        input_dtypes=tuple(str(t.dtype) for t in function.inputs),
+        outputs=inner_outputs,
+        explained=inner_outputs,
+        shapes=dict(inner_keys.shapes),
+    )
+    return _replay_node(op, knode, scope, name, keys, in_kts).replace(inner=inner)
+
+
+def _capture_call(op, knode, in_kts, shapes):
+    """``op.call`` on fresh ``keras.Input`` tensors (of ``shapes``, or those of ``in_kts``), as a Function."""
+    fresh = [
+        keras.Input(batch_shape=tuple(kt.shape) if shapes is None else shape, dtype=kt.dtype)
+        for kt, shape in zip(in_kts, shapes or [None] * len(in_kts))
+    ]
+    args, kwargs = knode.arguments.fill_in({id(kt): f for kt, f in zip(in_kts, fresh)})
+    if call_has_training_argument(op):
+        kwargs = {**kwargs, "training": False}
+    with _tolerant_output_specs(op):
+        outputs = keras.tree.flatten(op.call(*args, **kwargs))
+    capture.check_outputs(outputs, len(knode.outputs))
+    return keras_function.Function(fresh, outputs, name=op.name)
+
+
+@contextlib.contextmanager
+def _tolerant_output_specs(layer):
+    """While capturing: sublayers whose ``compute_output_spec`` rejects their call's arguments trace ``call``.
+
+    KerasHub's cached attention layers are called with ``cache=None``, an
+    argument ``MultiHeadAttention.compute_output_spec`` does not take; Keras
+    only calls it symbolically, which capturing does. The instance attribute
+    set here is removed on exit.
+    """
+    patched = []
+    for sub in layer._flatten_layers(include_self=False, recursive=True):
+        if type(sub).compute_output_spec is keras.layers.Layer.compute_output_spec:
+            continue
+        object.__setattr__(sub, "compute_output_spec", _spec_or_traced_call(sub))
+        patched.append(sub)
+    try:
+        yield
+    finally:
+        for sub in patched:
+            object.__delattr__(sub, "compute_output_spec")
+
+
+def _spec_or_traced_call(layer):
+    own = type(layer).compute_output_spec.__get__(layer)
+
+    def compute_output_spec(*args, **kwargs):
+        try:
+            return own(*args, **kwargs)
+        except TypeError:
+            return keras_operation.Operation.compute_output_spec(layer, *args, **kwargs)
+
+    return compute_output_spec
+
+
+def _replay_node(op, knode, scope, name, keys, in_kts=None) -> Node:
+    in_kts = list(knode.arguments.keras_tensors) if in_kts is None else in_kts
     return Node(
         name=name,
         layer=op,
@@ -370,6 +515,10 @@ def keras_mask(tensor):
 def _replay_function(op, knode, in_kts: Sequence) -> Callable:
     wants_training = call_has_training_argument(op)
     ids = [id(kt) for kt in in_kts]
+    if isinstance(op, keras_ops_numpy.Reshape) and list(op.newshape).count(None) == 1:
+        # Captured calls may reshape to a shape read from a KerasTensor with one dynamic axis.
+        newshape = [-1 if d is None else d for d in op.newshape]
+        return lambda values, params=None: [keras.ops.reshape(values[0], newshape)]
 
     def forward(values, params=None):
         args, kwargs = knode.arguments.fill_in(dict(zip(ids, values)))

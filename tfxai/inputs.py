@@ -120,7 +120,7 @@ def _check_shape(array, spec):
         shown = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
         raise InputError(
             f"Input {spec.name!r} expects shape {shown}. Received: shape {array.shape}. "
-            "Add a batch axis for a single sample (x[None])."
+            + _shape_hint(array.shape, expected)
         )
 
 
@@ -135,6 +135,36 @@ def _check_token_ids(array, spec):
             f"expected ids in [0, {spec.vocabulary}). Received: ids from {array.min()} to {array.max()} "
             f"(samples {samples})."
         )
+
+
+def _matches(shape, expected) -> bool:
+    return len(shape) == len(expected) and all(e is None or e == r for e, r in zip(expected, shape))
+
+
+def _shape_hint(received: tuple, expected: tuple) -> str:
+    """What is likely wrong with an input of shape ``received`` for ``expected`` (batch axis first)."""
+    sample = tuple(expected[1:])
+    if _matches(tuple(received), sample):
+        return "It looks like one sample without the batch axis: pass x[None] (or np.expand_dims(x, 0))."
+    if len(received) != len(expected):
+        return f"Expected {len(expected)} axes, the batch axis first; received {len(received)}."
+    got = tuple(received[1:])
+    if len(sample) >= 2 and _matches(got[1:] + got[:1], sample):
+        return (
+            "It looks channels-first; the model takes channels last: "
+            f"pass np.moveaxis(x, 1, -1) (shape {(received[0],) + got[1:] + got[:1]})."
+        )
+    if len(sample) >= 2 and _matches(got[-1:] + got[:-1], sample):
+        return (
+            "It looks channels-last; the model takes channels first: "
+            f"pass np.moveaxis(x, -1, 1) (shape {(received[0],) + got[-1:] + got[:-1]})."
+        )
+    wrong = [
+        f"axis {axis} is {r}, expected {e}"
+        for axis, (e, r) in enumerate(zip(expected, received))
+        if axis and e is not None and e != r
+    ]
+    return "Wrong size: " + "; ".join(wrong) + ". Resize or crop the input to the model's input shape."
 
 
 def _cast(array, spec):

@@ -16,6 +16,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from tfxai.errors import ParameterTypeError
+
 
 @dataclasses.dataclass(frozen=True)
 class LinearMap:
@@ -104,6 +106,20 @@ def _kernel_and_bias(layer) -> Callable:
 def dense_map(layer) -> LinearMap:
     """LinearMap of a ``keras.layers.Dense``."""
     return LinearMap(forward=dense_forward, weights=_kernel_and_bias(layer))
+
+
+def einsum_dense_map(layer) -> LinearMap:
+    """LinearMap of a ``keras.layers.EinsumDense``: ``einsum(equation, x, kernel) + bias``."""
+
+    def forward(x, kernel, bias):
+        z = tf.einsum(layer.equation, x, kernel)
+        return z if bias is None else z + bias
+
+    def weights():
+        bias = getattr(layer, "bias", None)
+        return tf.convert_to_tensor(layer.kernel), None if bias is None else tf.convert_to_tensor(bias)
+
+    return LinearMap(forward=forward, weights=weights)
 
 
 def conv_map(layer) -> LinearMap:
@@ -315,7 +331,7 @@ def frozen_scale_function(layer) -> Callable:
     for layer_type in type(layer).__mro__:
         if layer_type in FROZEN_SCALE_FUNCTIONS:
             return FROZEN_SCALE_FUNCTIONS[layer_type](layer)
-    raise TypeError(
+    raise ParameterTypeError(
         f"No constant-scale form of {type(layer).__name__}; expected one of "
         f"{[t.__name__ for t in FROZEN_SCALE_FUNCTIONS]}."
     )
@@ -358,6 +374,7 @@ TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.
 
 LINEAR_MAPS = {
     keras.layers.Dense: dense_map,
+    keras.layers.EinsumDense: einsum_dense_map,
     keras.layers.Conv1D: conv_map,
     keras.layers.Conv2D: conv_map,
     keras.layers.Conv3D: conv_map,

@@ -35,6 +35,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfxai.errors import ModelError, ParameterTypeError
+
 RNN_LAYERS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
 """Recurrent layer types whose recurrence this module re-runs."""
 
@@ -220,7 +222,7 @@ def cell_of(layer):
     ):
         if isinstance(layer, layer_type):
             return cell_type(layer.cell)
-    raise TypeError(
+    raise ParameterTypeError(
         f"No recurrence for {type(layer).__name__}; expected one of {[t.__name__ for t in RNN_LAYERS]}."
     )
 
@@ -228,7 +230,7 @@ def cell_of(layer):
 def check_layer(layer) -> None:
     """Raise ``ValueError`` for recurrent-layer options the relevance pass does not cover."""
     if getattr(layer, "stateful", False):
-        raise ValueError(f"Recurrent layer {layer.name!r} is stateful; tfxai explains stateless layers only.")
+        raise ModelError(f"Recurrent layer {layer.name!r} is stateful; tfxai explains stateless layers only.")
 
 
 def _time_major(x):

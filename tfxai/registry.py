@@ -12,11 +12,13 @@ import keras
 
 from tfxai import canonizers, rules
 from tfxai.graph import application_layer_classes, raw_op_classes
+from tfxai.errors import ParameterTypeError
+from tfxai.rules import transformer
 
 L = keras.layers
 
-DENSE = (L.Dense,)
-"""Fully connected layers."""
+DENSE = (L.Dense, L.EinsumDense)
+"""Fully connected layers (``EinsumDense`` included)."""
 
 CONV = (
     L.Conv1D,
@@ -184,6 +186,58 @@ _BUILTIN += (
 )
 
 
+# ---------------------------------------------------------------- transformers (see tfxai.rules.transformer)
+
+TIED_EMBEDDINGS = (L.ReversibleEmbedding,)
+"""Embeddings that also serve as the (tied) output projection with ``reverse=True``."""
+
+ATTENTION_MIXES = (transformer.AttentionMix,)
+"""``einsum``/``matmul`` of attention weights and values (see ``transformer.mark_attention_mix``)."""
+
+PRODUCTS_OF_ACTIVATIONS = transformer.PRODUCT_OPS
+"""Raw ``einsum`` / ``matmul``: bilinear products such as ``q k^T`` (uniform split)."""
+
+SOFTMAXES = (L.Softmax,) + raw_op_classes("Softmax")
+"""Softmax layers and operations (inside a model: attention weights)."""
+
+SIGN_FLIPS = raw_op_classes("Negative")
+"""Element-wise negation (rotary embeddings' ``rotate_half``): LRP-0 is the identity."""
+
+SELECTIONS = raw_op_classes("Where")
+"""``where(condition, a, b)`` (relevance by position; see ``transformer.Select``)."""
+
+CONSTANT_OPS = raw_op_classes("ZerosLike", "OnesLike")
+"""Operations whose output ignores their input's values."""
+
+MOVES = raw_op_classes("Cast", "Split", "Stack", "Tile", "BroadcastTo")
+"""More raw operations that only move or copy values (relevance follows the gradient)."""
+
+HUB_LAYERS = {
+    "keras_hub.src.layers.modeling.position_embedding.PositionEmbedding": transformer.Constant(),
+    "keras_hub.src.layers.modeling.sine_position_encoding.SinePositionEncoding": transformer.Constant(),
+    "keras_hub.src.layers.modeling.rotary_embedding.RotaryEmbedding": rules.Z(),
+}
+"""KerasHub layers by qualified class name (keras-hub is optional: nothing is imported from it)."""
+
+_BUILTIN = (
+    (TIED_EMBEDDINGS, transformer.TiedEmbedding()),
+    (ATTENTION_MIXES, transformer.ConstantWeights()),
+    (PRODUCTS_OF_ACTIVATIONS, transformer.Bilinear()),
+    (SIGN_FLIPS, rules.Pass()),
+    (SELECTIONS, transformer.Select()),
+    (CONSTANT_OPS, transformer.Constant()),
+    (MOVES, rules.Route()),
+) + _BUILTIN
+
+
+def _hub_rule(op_type: type):
+    for cls in op_type.__mro__:
+        rule = HUB_LAYERS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if rule is not None:
+            return rule
+    return None
+
+
 def sequence_entries(linear_rule) -> list:
     """Composite entries giving recurrent and attention layers ``linear_rule`` for their linear maps."""
     if not isinstance(linear_rule, rules.LinearRule):
@@ -211,9 +265,9 @@ def register_rule(layer_type: type, rule: rules.Rule) -> None:
     >>> tfxai.register_rule(MyScaling, tfxai.rules.Pass())  # doctest: +SKIP
     """
     if not isinstance(layer_type, type):
-        raise TypeError(f"register_rule expects a layer class. Received: {layer_type!r}")
+        raise ParameterTypeError(f"register_rule expects a layer class. Received: {layer_type!r}")
     if not isinstance(rule, rules.Rule):
-        raise TypeError(f"register_rule expects a tfxai.rules.Rule instance. Received: {rule!r}")
+        raise ParameterTypeError(f"register_rule expects a tfxai.rules.Rule instance. Received: {rule!r}")
     _USER[layer_type] = rule
 
 
@@ -222,11 +276,31 @@ def unregister_rule(layer_type: type) -> None:
     _USER.pop(layer_type, None)
 
 
+NEVER_CAPTURED = (L.InputLayer, L.Lambda, L.TimeDistributed, keras.Model)
+"""Layers tfxai never looks inside: a Lambda hides its function; TimeDistributed is a canonizer's."""
+
+
+def needs_capture(layer) -> bool:
+    """Whether the walk should capture ``layer``'s ``call`` (see :mod:`tfxai.capture`).
+
+    True for a layer with no rule of its own: no registered default (user
+    entries included, so ``register_rule`` always wins over capture) and not
+    a weighted layer composites give rules to.
+    """
+    op_type = type(layer)
+    if issubclass(op_type, NEVER_CAPTURED + LINEAR):
+        return False
+    return default_rule(op_type) is None
+
+
 def default_rule(op_type: type) -> rules.Rule | None:
     """The registered rule of ``op_type`` (user entries first), or ``None``."""
     for cls in op_type.__mro__:
         if cls in _USER:
             return _USER[cls]
+    hub = _hub_rule(op_type)
+    if hub is not None:
+        return hub
     for types, rule in _BUILTIN:
         if issubclass(op_type, types):
             return rule

@@ -11,10 +11,10 @@ import dataclasses
 import tensorflow as tf
 
 from tfxai.graph import GraphView, keras_mask
-from tfxai.rules import NodeState
+from tfxai.rules.engine import NodeState
 
 
-def forward(view: GraphView, inputs: list):
+def forward(view: GraphView, inputs: list, overrides: dict | None = None):
     """Run the view on concrete inputs, keeping what rules need.
 
     Parameters
@@ -23,6 +23,10 @@ def forward(view: GraphView, inputs: list):
         The (canonized) model.
     inputs : list of tf.Tensor
         One tensor per model input.
+    overrides : dict, optional
+        Tensor key -> value used instead of computing it (a node all of whose
+        outputs are given is skipped): Integrated Gradients moves embedding
+        outputs along its path so.
 
     Returns
     -------
@@ -33,7 +37,11 @@ def forward(view: GraphView, inputs: list):
     """
     values = dict(zip(view.inputs, inputs))
     states = {}
+    overrides = overrides or {}
     for node in view.nodes:
+        if node.outputs and all(key in overrides for key in node.outputs):
+            values.update((key, overrides[key]) for key in node.outputs)
+            continue
         node_inputs = [values[key] for key in node.inputs]
         if node.params is not None:  # a linear node: cast its input as Keras' autocast would
             node_inputs = [_to_compute_dtype(x, node.layer) for x in node_inputs]
@@ -93,7 +101,7 @@ def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> d
     view : GraphView
         The (canonized) model.
     assignment : dict
-        Node name -> Rule.
+        Node name -> Rule, for the nodes relevance can reach.
     states : dict
         Node name -> NodeState, from :func:`forward`.
     start : dict
@@ -108,8 +116,8 @@ def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> d
     relevance = {key: promote(r) for key, r in start.items()}
     for node in reversed(view.nodes):
         incoming = [relevance.pop(key, None) for key in node.outputs]
-        if all(r is None for r in incoming):
-            continue
+        if all(r is None for r in incoming) or node.name not in assignment:
+            continue  # a node without a rule is one no rule carries relevance to (see composites.assign)
         state = promoted_state(states[node.name])
         incoming = [tf.zeros_like(out) if r is None else r for r, out in zip(incoming, state.outputs)]
         outgoing = assignment[node.name].backward(node, state, incoming)

@@ -28,7 +28,7 @@ import urllib.request
 
 import numpy as np
 
-from tfxai.errors import TfxaiError
+from tfxai.errors import InputError, ParameterTypeError, TfxaiError
 
 
 class ServingError(TfxaiError, RuntimeError):
@@ -68,7 +68,7 @@ def make_request(inputs, *, signature_name: str | None = None, columnar: bool = 
     if isinstance(inputs, dict):
         arrays = {str(name): _array(name, value) for name, value in inputs.items()}
         if not arrays:
-            raise ValueError("make_request received an empty dict of inputs.")
+            raise InputError("make_request received an empty dict of inputs.")
     else:
         arrays = {None: _array("inputs", inputs)}
     if columnar:
@@ -77,7 +77,7 @@ def make_request(inputs, *, signature_name: str | None = None, columnar: bool = 
         return body
     sizes = {name: len(array) for name, array in arrays.items()}
     if len(set(sizes.values())) > 1:
-        raise ValueError(
+        raise InputError(
             f"The row format needs one batch size for all inputs. Received sizes: {sizes}. "
             "Pass columnar=True to send inputs of different batch sizes."
         )
@@ -183,7 +183,7 @@ def _values(array: np.ndarray):
 def _array(name, value) -> np.ndarray:
     array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
     if array.dtype.kind not in "biufU":
-        raise TypeError(f"Input {name!r} must hold numbers, booleans or text. Received dtype: {array.dtype}")
+        raise ParameterTypeError(f"Input {name!r} must hold numbers, booleans or text. Received dtype: {array.dtype}")
     if array.ndim == 0:
-        raise ValueError(f"Input {name!r} needs a batch axis. Received a scalar; pass np.array([value]).")
+        raise InputError(f"Input {name!r} needs a batch axis. Received a scalar; pass np.array([value]).")
     return array

@@ -18,6 +18,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from tfxai.errors import ParameterError
+
 REDUCTIONS = {
     "sum": lambda r: r.sum(axis=-1),
     "abs_sum": lambda r: np.abs(r).sum(axis=-1),
@@ -52,7 +54,9 @@ def reduce_channels(relevance, reduce: str = "sum") -> np.ndarray:
     return REDUCTIONS[reduce](np.asarray(relevance, dtype=np.float64))
 
 
-def heatmap(relevance, reduce: str = "sum", percentile: float = 99.5, cmap: str = "bwr") -> np.ndarray:
+def heatmap(
+    relevance, reduce: str = "sum", percentile: float = 99.5, cmap: str = "bwr", limit: float | None = None
+) -> np.ndarray:
     """Colour one relevance map with a diverging colormap centred at zero.
 
     Channels are reduced, the map is divided by the ``percentile``-th
@@ -70,6 +74,10 @@ def heatmap(relevance, reduce: str = "sum", percentile: float = 99.5, cmap: str 
         Percentile in (0, 100] of ``|relevance|`` mapped to the ends of the colormap.
     cmap : str
         A diverging matplotlib colormap, e.g. ``"bwr"`` or ``"seismic"``.
+    limit : float, optional
+        The clip value to use instead of the percentile (``> 0``): give
+        several maps the same one to draw them on a shared scale, see
+        :func:`clip_values`.
 
     Returns
     -------
@@ -78,7 +86,47 @@ def heatmap(relevance, reduce: str = "sum", percentile: float = 99.5, cmap: str 
         colormap's centre colour.
     """
     values = _relevance_map(relevance, reduce, "heatmap")
-    return _colour(values / _clip_value(values, percentile), cmap)
+    if limit is None:
+        limit = _clip_value(values, percentile)
+    elif not limit > 0:
+        raise ParameterError(f"limit must be a clip value > 0. Received: limit={limit!r}")
+    return _colour(values / limit, cmap)
+
+
+SCALES = ("map", "row")
+"""How :func:`plot_grid` scales its maps: each map alone, or one clip value per row."""
+
+
+def clip_values(relevances: dict, scale: str = "map", reduce: str = "sum", percentile: float = 99.5):
+    """The clip value of every map of a grid, shape ``(n samples, n methods)``.
+
+    Parameters
+    ----------
+    relevances : dict
+        Method name -> ``(n, H, W, C)`` (or ``(n, H, W)``) relevance.
+    scale : {"map", "row"}
+        ``"map"``: each map's own ``percentile`` of ``|relevance|`` (after the
+        channel reduction), so every map uses the whole colour range; right
+        when the columns are different methods, whose units differ.
+        ``"row"``: one value per sample, the percentile over all its maps
+        together, so the maps of a row compare in size; right when the
+        columns share units, e.g. one method explaining different classes
+        (a class that is absent then looks weak, as it is).
+    reduce, percentile
+        As for :func:`heatmap`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64; pass ``limit=values[i, j]`` to :func:`heatmap`.
+    """
+    if scale not in SCALES:
+        raise ParameterError(f"scale must be one of {SCALES}. Received: scale={scale!r}")
+    maps = [[_relevance_map(sample, reduce, "plot_grid") for sample in r] for r in relevances.values()]
+    if scale == "map":
+        return np.array([[_clip_value(m, percentile) for m in column] for column in maps], dtype=np.float64).T
+    rows = [_clip_value(np.concatenate([m.ravel() for m in row]), percentile) for row in zip(*maps)]
+    return np.repeat(np.array(rows)[:, None], len(maps), axis=1)
 
 
 def absolute_heatmap(relevance, reduce: str = "abs_sum", percentile: float = 99.5) -> np.ndarray:
@@ -132,11 +180,11 @@ def overlay(
         float32 RGB in [0, 1], shape ``(H, W, 3)``.
     """
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
+        raise ParameterError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
     values = _relevance_map(relevance, reduce, "overlay")
     gray = _grayscale(image)
     if gray.shape != values.shape:
-        raise ValueError(
+        raise ParameterError(
             "overlay needs an image and relevance of the same height and width. "
             f"Received: image {np.shape(image)}, relevance {np.shape(relevance)}"
         )
@@ -178,7 +226,7 @@ def plot_heatmap(
         Two axes: the picture and its colour bar.
     """
     if absolute and image is not None:
-        raise ValueError("plot_heatmap overlays signed maps only; pass absolute=True or image=, not both.")
+        raise ParameterError("plot_heatmap overlays signed maps only; pass absolute=True or image=, not both.")
     values = _relevance_map(relevance, reduce or ("abs_sum" if absolute else "sum"), "plot_heatmap")
     if absolute:
         values = np.abs(values)
@@ -198,7 +246,9 @@ def plot_heatmap(
     return figure
 
 
-def plot_grid(images, relevances: dict, titles=None, colorbar: bool = False, **heatmap_options) -> Figure:
+def plot_grid(
+    images, relevances: dict, titles=None, colorbar: bool = False, scale: str = "map", **heatmap_options
+) -> Figure:
     """A figure comparing explanations: one row per sample, the input and one column per method.
 
     Parameters
@@ -212,7 +262,12 @@ def plot_grid(images, relevances: dict, titles=None, colorbar: bool = False, **h
     titles : sequence of str, optional
         One label per sample, shown to the left of its row.
     colorbar : bool
-        Add one colour bar for all maps, in units of each map's clip value.
+        Add one colour bar for all maps, in units of each map's clip value
+        (of its row's, with ``scale="row"``).
+    scale : {"map", "row"}
+        Each map on its own scale (default; for columns of different
+        methods), or one scale per row (for columns in the same units, such
+        as one method explaining several classes); see :func:`clip_values`.
     **heatmap_options
         Passed to :func:`heatmap` (``reduce``, ``percentile``, ``cmap``).
 
@@ -224,15 +279,17 @@ def plot_grid(images, relevances: dict, titles=None, colorbar: bool = False, **h
     images = np.asarray(images)
     n = len(images)
     if titles is not None and len(titles) != n:
-        raise ValueError(f"plot_grid needs one title per sample ({n}). Received {len(titles)} titles")
+        raise ParameterError(f"plot_grid needs one title per sample ({n}). Received {len(titles)} titles")
     for name, relevance in relevances.items():
         if np.shape(relevance)[:1] != (n,):
-            raise ValueError(
+            raise ParameterError(
                 f"Relevance {name!r} must hold one map per image ({n}). Received shape {np.shape(relevance)}"
             )
+    options = {"reduce": heatmap_options.get("reduce", "sum"), "percentile": heatmap_options.get("percentile", 99.5)}
+    limits = clip_values(relevances, scale, **options)
     columns = {"input": [_displayable(image) for image in images]}
-    for name, relevance in relevances.items():
-        columns[name] = [heatmap(sample, **heatmap_options) for sample in relevance]
+    for col, (name, relevance) in enumerate(relevances.items()):
+        columns[name] = [heatmap(r, **heatmap_options, limit=limits[i, col]) for i, r in enumerate(relevance)]
     width = 1.75 * len(columns) + (1.0 if colorbar else 0.0)
     figure = Figure(figsize=(width, 1.75 * n + 0.45), layout="constrained")
     axes = figure.subplots(n, len(columns), squeeze=False)
@@ -245,7 +302,7 @@ def plot_grid(images, relevances: dict, titles=None, colorbar: bool = False, **h
     if colorbar:
         mappable = ScalarMappable(Normalize(-1.0, 1.0), colormaps[heatmap_options.get("cmap", "bwr")])
         figure.colorbar(
-            mappable, ax=axes, shrink=min(0.9, 4.0 / n), aspect=30, label="relevance / clip value"
+            mappable, ax=axes, shrink=min(0.9, 4.0 / n), aspect=30, label="relevance / clip value" + (" of the row" if scale == "row" else "")
         )
     return figure
 
@@ -410,6 +467,53 @@ def text_html(tokens, relevance, percentile: float = 99.5, cmap: str = "bwr") ->
     return '<div style="line-height: 1.9">' + " ".join(spans) + "</div>"
 
 
+def generation_heatmap(tokens, generated, relevance, percentile: float = 99.5, cmap: str = "bwr") -> Figure:
+    """Relevance of the context tokens for each generated token of a causal language model, as a grid.
+
+    Row ``i`` shows, for the ``i``-th generated token, the relevance of every
+    token of the sequence it was predicted from (``tokens[: n_i]``); each row
+    is scaled on its own (its ``percentile`` of absolute values), since the
+    explained logits differ. Positions a row's prediction could not see are
+    left blank.
+
+    Parameters
+    ----------
+    tokens : sequence of str
+        The whole sequence: prompt followed by the generated tokens.
+    generated : sequence of str
+        The generated tokens, one per row (the last ``len(generated)`` of ``tokens``).
+    relevance : array-like
+        Shape ``(len(generated), len(tokens))``; row ``i`` is the explanation of
+        ``generated[i]``, non-zero only before that token's position.
+    percentile, cmap
+        As for :func:`heatmap`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    values = np.asarray(relevance, dtype=np.float64)
+    if values.shape != (len(generated), len(tokens)):
+        raise ParameterError(
+            "generation_heatmap expects relevance of shape (len(generated), len(tokens)) = "
+            f"({len(generated)}, {len(tokens)}). Received: {values.shape}"
+        )
+    first = len(tokens) - len(generated)
+    grid = np.ones(values.shape + (3,))
+    for row, scores in enumerate(values):
+        seen = first + row
+        grid[row, :seen] = _token_colours(tokens[:seen], scores[:seen], percentile, cmap)
+    figure = Figure(figsize=(0.6 * len(tokens) + 1.5, 0.4 * len(generated) + 1.2))
+    axis = figure.add_subplot()
+    axis.imshow(grid, aspect="auto")
+    axis.set_xticks(range(len(tokens)), [str(t) for t in tokens], rotation=90, family="monospace")
+    axis.set_yticks(range(len(generated)), [f"-> {g}" for g in generated], family="monospace")
+    axis.set_xlabel("context token")
+    axis.set_ylabel("generated token")
+    figure.tight_layout()
+    return figure
+
+
 def series_plot(
     series, relevance, times=None, percentile: float = 99.5, cmap: str = "bwr", title=None
 ) -> Figure:
@@ -434,18 +538,18 @@ def series_plot(
     """
     values, scores = np.asarray(series, dtype=np.float64), np.asarray(relevance, dtype=np.float64)
     if values.shape != scores.shape:
-        raise ValueError(
+        raise ParameterError(
             f"series_plot needs series and relevance of the same shape. Received: {values.shape} and {scores.shape}"
         )
     if values.ndim == 2 and values.shape[1] == 1:
         values, scores = values[:, 0], scores[:, 0]
     if values.ndim != 1:
-        raise ValueError(
+        raise ParameterError(
             f"series_plot draws one feature: shape (T,) or (T, 1). Received shape {values.shape}"
         )
     times = np.arange(len(values)) if times is None else np.asarray(times)
     if times.shape != values.shape:
-        raise ValueError(f"series_plot needs one time per step ({len(values)}). Received shape {times.shape}")
+        raise ParameterError(f"series_plot needs one time per step ({len(values)}). Received shape {times.shape}")
     figure = Figure(figsize=(7.0, 3.2), layout="constrained")
     axis = figure.subplots()
     axis.bar(times, scores, width=0.8, color=_colour(scores / _clip_value(scores, percentile), cmap))
@@ -487,7 +591,7 @@ def _relevance_map(relevance, reduce: str, caller: str) -> np.ndarray:
     """One sample's 2-D map: ``(H, W)`` as is, ``(H, W, C)`` reduced over channels."""
     values = np.asarray(relevance, dtype=np.float64)
     if values.ndim not in (2, 3):
-        raise ValueError(
+        raise ParameterError(
             f"{caller} draws one sample: relevance of shape (H, W) or (H, W, C). Received shape {values.shape}; "
             "pass relevance[i], or plot_grid for a batch."
         )
@@ -497,13 +601,13 @@ def _relevance_map(relevance, reduce: str, caller: str) -> np.ndarray:
 
 def _check_reduce(reduce) -> None:
     if reduce not in REDUCTIONS:
-        raise ValueError(f"reduce must be one of {sorted(REDUCTIONS)}. Received: reduce={reduce!r}")
+        raise ParameterError(f"reduce must be one of {sorted(REDUCTIONS)}. Received: reduce={reduce!r}")
 
 
 def _clip_value(values, percentile: float) -> float:
     """The ``percentile``-th percentile of ``|values|`` (1 where it is 0)."""
     if not 0 < percentile <= 100:
-        raise ValueError(f"percentile must be in (0, 100]. Received: percentile={percentile}")
+        raise ParameterError(f"percentile must be in (0, 100]. Received: percentile={percentile}")
     limit = float(np.percentile(np.abs(values), percentile))
     return limit if limit > 0 else 1.0
 
@@ -541,7 +645,7 @@ def _show(axis, picture) -> None:
 def _feature_values(relevance, caller: str) -> np.ndarray:
     values = np.asarray(relevance, dtype=np.float64)
     if values.ndim != 1:
-        raise ValueError(
+        raise ParameterError(
             f"{caller} shows one sample: relevance of shape (n_features,). Received shape {values.shape}; "
             "pass relevance[i]."
         )
@@ -550,7 +654,7 @@ def _feature_values(relevance, caller: str) -> np.ndarray:
 
 def _check_names(names, count: int, caller: str) -> None:
     if len(names) != count:
-        raise ValueError(
+        raise ParameterError(
             f"{caller} needs one feature name per feature ({count}). Received {len(names)} names"
         )
 
@@ -566,7 +670,7 @@ def _feature_labels(count: int, names, values) -> list:
 def _token_colours(tokens, relevance, percentile: float, cmap: str) -> np.ndarray:
     values = np.ravel(np.asarray(relevance, dtype=np.float64))
     if len(values) < len(tokens):
-        raise ValueError(
+        raise ParameterError(
             f"Text pictures need one relevance value per token. Received {len(tokens)} tokens "
             f"and {len(values)} values"
         )

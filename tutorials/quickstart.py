@@ -105,12 +105,16 @@ visualize.save_figure(visualize.plot_heatmap(disk[0], title="why 'disk'"), OUT /
 
 # %% [markdown]
 # `plot_grid` puts samples in rows and methods in columns: the picture for
-# comparing explanations.
+# comparing explanations. Both columns here are the same method in the same
+# units, so `scale="row"` draws each row on one scale: where the image is no
+# disk, the 'disk' map looks as weak as it is (the default, `scale="map"`,
+# stretches every map to its own maximum, right for columns of different
+# methods).
 
 # %%
 titles = [datasets.SHAPE_CLASSES[label] for label in y_test[:4]]
 grid = visualize.plot_grid(
-    images, {"predicted class": relevance, "class 'disk'": disk}, titles, colorbar=True
+    images, {"predicted class": relevance, "class 'disk'": disk}, titles, colorbar=True, scale="row"
 )
 visualize.save_figure(grid, OUT / "grid.png")
 

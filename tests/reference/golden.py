@@ -22,6 +22,12 @@ DATA = pathlib.Path(__file__).resolve().parent / "data"
 TOLERANCE = 1e-5
 """Largest accepted :func:`relative_difference` where tfxai and a reference agree."""
 
+ORACLE_TOLERANCE = 1e-12
+"""Largest accepted :func:`relative_difference` between tfxai on a float64 twin and the float64
+NumPy oracle (``numpy_lrp.py``). Measured at most 3e-15 (the residual network's Gamma, whose
+near-cancelled denominators amplify rounding most); 1e-12 leaves a factor of 300 for other
+summation orders, and is far below any difference of convention (>= 1e-4)."""
+
 DIFFERENCE_FLOOR = 1e-4
 """Smallest :func:`relative_difference` a documented convention difference must show on a network."""
 
@@ -34,10 +40,20 @@ def load(name: str) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def model(prefix: str):
-    """The Keras 3 network whose weights are stored under ``prefix`` (``"bn_unit"`` is the ``bn`` network)."""
+def model(prefix: str, dtype: str = "float32"):
+    """The Keras 3 network whose weights are stored under ``prefix`` (``"bn_unit"`` is the ``bn`` network).
+
+    ``dtype="float64"`` builds it with Keras' float64 policy (the float32
+    weights, exactly widened), to compare tfxai with the float64 NumPy oracle
+    of ``numpy_lrp.py`` without float32 rounding.
+    """
     network = "bn" if prefix.startswith("bn") else prefix
-    return networks.build_with_weights(keras, load("networks"), network, weights_of=prefix)
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        return networks.build_with_weights(keras, load("networks"), network, weights_of=prefix)
+    finally:
+        keras.config.set_dtype_policy(policy)
 
 
 def inputs(prefix: str):
@@ -70,20 +86,21 @@ def relative_difference(actual, expected) -> float:
 _RESULTS: dict = {}
 
 
-def analyze(prefix: str, name: str, **params) -> np.ndarray:
+def analyze(prefix: str, name: str, dtype: str = "float32", **params) -> np.ndarray:
     """tfxai's relevance of every stored input's target logit (cached per network and configuration).
 
     Runs the analyzer's ``explain_tensors`` eagerly, with the selection mask
     ``analyze(x, neuron_selection=targets)`` uses: the same computation without
     tracing a ``tf.function`` per configuration, which would take most of the
     time of these tests. test_legacy_h5.py goes through ``analyze`` itself.
+    ``dtype="float64"`` explains the float64 twin of the network (see :func:`model`).
     """
-    key = (prefix, name, repr(sorted(params.items())))
+    key = (prefix, name, dtype, repr(sorted(params.items())))
     if key not in _RESULTS:
         x, targets = inputs(prefix)
-        analyzer = tfxai.create_analyzer(name, model(prefix), **params)
+        analyzer = tfxai.create_analyzer(name, model(prefix, dtype), **params)
         target = tf.constant(targets)
         select = lambda y: selection_mask(y, "index", target)  # noqa: E731
-        relevance, _, _ = analyzer.explain_tensors([tf.constant(x)], select)
+        relevance, _, _ = analyzer.explain_tensors([tf.constant(x.astype(dtype))], select)
         _RESULTS[key] = relevance[0].numpy()
     return _RESULTS[key]

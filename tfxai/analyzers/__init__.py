@@ -19,6 +19,7 @@ from tfxai.analyzers.factory import (
     UnknownAnalyzerError,
     analyzer_class,
     analyzer_names,
+    analyzer_parameters,
     create_analyzer,
     lrp_generic,
     register_analyzer,
@@ -125,6 +126,7 @@ __all__ = [
     "UnknownAnalyzerError",
     "VarGrad",
     "analyzer_names",
+    "analyzer_parameters",
     "create_analyzer",
     "register_analyzer",
 ]

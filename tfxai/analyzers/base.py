@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from tfxai import checks, export, inputs, reverse, validation
+from tfxai import checks, export, inputs, registry, reverse, validation
 from tfxai.analyzers import distributed
 from tfxai.canonizers import CANONIZERS, canonize
 from tfxai.errors import InputError, ParameterError
@@ -80,6 +80,10 @@ class Analyzer:
         For multi-output models, which output to explain (default the first).
     jit_compile : bool
         Compile the analysis with XLA.
+    sequence_length : int, optional
+        Length at which to capture layers whose ``call`` computes with their
+        input's shape (causal masks, positions) where the model's inputs have
+        a dynamic length; see :mod:`tfxai.capture`.
 
     Attributes
     ----------
@@ -93,10 +97,14 @@ class Analyzer:
     canonizers = CANONIZERS
     """The canonizers the analyzer applies (see :func:`tfxai.canonizers.canonize`)."""
 
-    def __init__(self, model, *, output_index: int = 0, jit_compile: bool = False):
+    def __init__(
+        self, model, *, output_index: int = 0, jit_compile: bool = False, sequence_length: int | None = None
+    ):
         checks.check_model(model)
+        if sequence_length is not None:
+            sequence_length = validation.count("sequence_length", sequence_length)
         self.model = model
-        self.view = canonize(build_view(model), self.canonizers)
+        self.view = canonize(build_view(model, registry.needs_capture, sequence_length), self.canonizers)
         checks.check_stateless(self.view)
         self.output_index = validation.count("output_index", output_index, minimum=0)
         if self.output_index >= len(self.view.outputs):
@@ -174,6 +182,9 @@ class Analyzer:
         """Per sample, the quantity the relevance explains: ``sum(y * mask)`` by default."""
         return explained_value(forward.output, forward.mask)
 
+    def review(self, relevance: list) -> None:
+        """Inspect the relevance ``analyze`` returns (one array per input) and warn; default: nothing."""
+
     def explained_key(self):
         """Tensor key of the output being explained (the logits after a softmax)."""
         return self.view.explained[self.output_index]
@@ -208,7 +219,7 @@ class Analyzer:
             Also return, per sample, the explained output minus the summed
             input relevance (the conservation delta, computed in float64).
         verbose : int
-            1 shows a progress bar over batches.
+            1 shows a Keras progress bar that counts samples (not batches).
         strategy : tf.distribute.Strategy, optional
             Split every batch across the strategy's replicas and gather the
             results in input order (see :mod:`tfxai.analyzers.distributed`);
@@ -250,6 +261,7 @@ class Analyzer:
                 f"neuron_selection has {len(target)} indices for {done} samples; give one per sample or one int."
             )
         merged = [np.concatenate([part[i] for part in relevance]) for i in range(len(self.input_specs))]
+        self.review(merged)
         result = _restructure(merged, kind, self.input_specs)
         return (result, np.concatenate(deltas)) if return_delta else result
 
@@ -333,7 +345,7 @@ class Analyzer:
         explained, predictions list)``.
         """
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}. Received: {mode!r}")
+            raise ParameterError(f"mode must be one of {MODES}. Received: {mode!r}")
         if mode not in self._compiled:
             signature = [spec.tensor_spec() for spec in self.input_specs]
             if mode == "index":
@@ -381,13 +393,13 @@ def _selection_mode(neuron_selection):
     if isinstance(neuron_selection, str):
         if neuron_selection in ("max_activation", "all"):
             return neuron_selection, None
-        raise ValueError(
+        raise ParameterError(
             "neuron_selection must be 'max_activation', 'all', an int or an array of ints. "
             f"Received: {neuron_selection!r}"
         )
     target = np.asarray(neuron_selection)
     if target.dtype.kind not in "iu" or target.ndim > 1:
-        raise ValueError(f"neuron_selection indices must be integers (one or one per sample). Received: {neuron_selection!r}")
+        raise ParameterError(f"neuron_selection indices must be integers (one or one per sample). Received: {neuron_selection!r}")
     return "index", target.astype(np.int32)
 
 

@@ -19,13 +19,16 @@ feature maps are supported.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
 from tfxai.canonizers import KEEP_INTERMEDIATES, activation_name
-from tfxai.errors import ModelError, ParameterTypeError
+from tfxai.errors import EmptyMapWarning, ModelError, ParameterError, ParameterTypeError
 from tfxai.graph import build_view, raw_op_classes
 
 L = keras.layers
@@ -122,6 +125,20 @@ class GradCAM(Analyzer):
             self._to_input(cam, x) if target else tf.zeros(tf.shape(x), cam.dtype)
             for x, target in zip(xs, self.targets)
         ]
+
+    def review(self, relevance):
+        """Warn (:class:`~tfxai.errors.EmptyMapWarning`) about samples whose map is zero everywhere."""
+        maps = [r for r, target in zip(relevance, self.targets) if target]
+        empty = np.flatnonzero(np.logical_and.reduce([~np.any(m.reshape(len(m), -1), axis=1) for m in maps]))
+        if len(empty):
+            shown = empty[:20].tolist() + (["..."] if len(empty) > 20 else [])
+            warnings.warn(
+                f"{type(self).__name__} map is zero everywhere for {len(empty)} of {len(maps[0])} samples "
+                f"(indices {shown}): at {self.feature_map!r} no position has positive weighted evidence "
+                "for the explained output. Try an earlier layer with layer=, or another method.",
+                EmptyMapWarning,
+                stacklevel=3,
+            )
 
     def _to_input(self, cam, x):
         """Upsample ``cam`` (batch + spatial axes) to ``x``'s spatial size; repeat over channels."""
@@ -224,10 +241,10 @@ def _node_named(raw, layer: str):
         matches = [node for node in raw.nodes if node.name == layer]
     if not matches:
         names = ", ".join(node.name for node in raw.nodes)
-        raise ValueError(f"Model {raw.name!r} has no layer named {layer!r}. Layers: {names}")
+        raise ParameterError(f"Model {raw.name!r} has no layer named {layer!r}. Layers: {names}")
     if len(matches) > 1:
         calls = ", ".join(node.name for node in matches)
-        raise ValueError(
+        raise ParameterError(
             f"Layer {layer!r} is called {len(matches)} times ({calls}); pass one of these names."
         )
     return matches[0]

@@ -17,7 +17,7 @@ from tfxai import deeplift_rules, reverse, validation
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer, explained_value
 from tfxai.analyzers.gradient import baseline_tensors, check_baseline, per_input
-from tfxai.errors import ModelError
+from tfxai.errors import ModelError, ParameterError
 
 
 class DeepLIFT(Analyzer):
@@ -168,7 +168,7 @@ def background_arrays(specs, background) -> list:
     """One ``(K, *sample)`` float array per input, validated against ``specs``."""
     arrays = list(background) if isinstance(background, (list, tuple)) else [background]
     if len(arrays) != len(specs):
-        raise ValueError(
+        raise ParameterError(
             f"The model has {len(specs)} input(s); give one background array per input. "
             f"Received {len(arrays)}."
         )
@@ -180,15 +180,15 @@ def background_arrays(specs, background) -> list:
             d is None or d == a for d, a in zip(sample, array.shape[1:])
         )
         if not fits or len(array) == 0:
-            raise ValueError(
+            raise ParameterError(
                 f"The background of input {spec.name!r} must have shape (K, {', '.join(map(str, sample))}) "
                 f"with K >= 1. Received shape {array.shape}."
             )
         if not np.all(np.isfinite(array)):
-            raise ValueError(f"The background of input {spec.name!r} contains NaN or Inf.")
+            raise ParameterError(f"The background of input {spec.name!r} contains NaN or Inf.")
         result.append(array)
     if len({len(a) for a in result}) > 1:
-        raise ValueError(f"Every input's background needs the same K. Received {[len(a) for a in result]}.")
+        raise ParameterError(f"Every input's background needs the same K. Received {[len(a) for a in result]}.")
     return result
 
 

@@ -27,7 +27,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tfxai.errors import InputError
+from tfxai.errors import InputError, ParameterTypeError
 
 _RUNNERS = weakref.WeakKeyDictionary()
 """Analyzer -> {(mode, strategy): ReplicaRunner}: each traced once, reused by later ``analyze`` calls."""
@@ -51,7 +51,7 @@ def resolve_strategy(strategy, x):
     """The strategy to run on: ``strategy``, or the one whose ``scope()`` is active for a distributed dataset."""
     if strategy is not None:
         if not isinstance(strategy, tf.distribute.Strategy):
-            raise TypeError(f"strategy must be a tf.distribute.Strategy. Received: {type(strategy).__name__}")
+            raise ParameterTypeError(f"strategy must be a tf.distribute.Strategy. Received: {type(strategy).__name__}")
         return strategy
     if tf.distribute.has_strategy():
         return tf.distribute.get_strategy()

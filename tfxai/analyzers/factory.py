@@ -15,16 +15,13 @@ from typing import Callable
 from tfxai import composites, registry
 from tfxai.analyzers.lrp import LRP
 from tfxai.composites import FIRST, Composite
-from tfxai.errors import TfxaiError
+from tfxai.errors import ParameterTypeError, UnknownNameError, suggest
 
 _ANALYZERS: dict = {}
 
 
-class UnknownAnalyzerError(TfxaiError, KeyError):
+class UnknownAnalyzerError(UnknownNameError):
     """``create_analyzer`` got a name no analyzer is registered under."""
-
-    def __str__(self):
-        return str(self.args[0])
 
 
 def register_analyzer(name: str, factory: Callable) -> None:
@@ -68,33 +65,60 @@ def create_analyzer(name: str, model, **kwargs) -> Analyzer:
     Raises
     ------
     UnknownAnalyzerError
-        For an unknown name; the message lists the valid names.
-    TypeError
-        For a parameter the analyzer does not take; the message lists those it does.
+        For an unknown name; the message suggests the closest valid names.
+    ParameterTypeError
+        For a parameter the analyzer does not take (the message lists those
+        it does), or for the model and the name given in the wrong order.
 
     Examples
     --------
     >>> analyzer = tfxai.create_analyzer("lrp.epsilon", model, epsilon=0.1)  # doctest: +SKIP
     >>> relevance = analyzer.analyze(x)  # doctest: +SKIP
     """
-    register_presets()
-    if name not in _ANALYZERS:
-        raise UnknownAnalyzerError(f"Unknown analyzer {name!r}. Valid names: {', '.join(analyzer_names())}")
-    factory = _ANALYZERS[name]
-    accepted = _accepted_parameters(factory)
+    accepted = analyzer_parameters(name, model)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise TypeError(f"Analyzer {name!r} does not take {unknown}. It takes: {sorted(accepted)}")
-    return factory(model, **kwargs)
+        raise ParameterTypeError(f"Analyzer {name!r} does not take {unknown}. It takes: {sorted(accepted)}")
+    return _ANALYZERS[name](model, **kwargs)
 
 
-BASE_OPTIONS = ("output_index", "jit_compile")
+def analyzer_parameters(name: str, model=None) -> list:
+    """Names of the keyword parameters the analyzer ``name`` takes, each once.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`analyzer_names`.
+    model : optional
+        Only used to recognise ``(model, name)`` given in the wrong order.
+
+    Raises
+    ------
+    UnknownAnalyzerError
+        For an unknown name; the message suggests the closest valid names.
+    ParameterTypeError
+        When ``name`` is not a string.
+    """
+    if not isinstance(name, str):
+        if isinstance(model, str):
+            raise ParameterTypeError(
+                f"create_analyzer takes the analyzer name first, then the model: "
+                f"create_analyzer({model!r}, model). Received the model first and {model!r} second."
+            )
+        raise ParameterTypeError(f"The analyzer name must be a string such as 'lrp.epsilon'. Received: {name!r}")
+    register_presets()
+    if name not in _ANALYZERS:
+        raise UnknownAnalyzerError(suggest(name, analyzer_names(), "analyzer"))
+    return _accepted_parameters(_ANALYZERS[name])
+
+
+BASE_OPTIONS = ("output_index", "jit_compile", "sequence_length")
 LRP_OPTIONS = BASE_OPTIONS + ("rules", "input_layer_rule")
 
 
 def _accepted_parameters(factory) -> list:
     own = [p for p in inspect.signature(factory).parameters if p not in ("model", "options")]
-    return own + list(getattr(factory, "options", ()))
+    return list(dict.fromkeys(own + list(getattr(factory, "options", ()))))
 
 
 def uniform_lrp(make_rule: Callable, first_rule: Callable | None = None) -> Callable:

@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfxai import reverse
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import explained_value
+from tfxai.errors import ParameterError
 
 KINDS = ("auto", "grid", "columns", "tokens")
 
@@ -95,7 +96,7 @@ def feature_groups(specs, features="auto", grid_size=8) -> FeatureGroups:
     """
     entries = features if isinstance(features, (list, tuple)) else [features] * len(specs)
     if len(entries) != len(specs):
-        raise ValueError(
+        raise ParameterError(
             f"The model has {len(specs)} input(s); give one feature grouping or one per input. "
             f"Received {len(entries)}."
         )
@@ -103,7 +104,7 @@ def feature_groups(specs, features="auto", grid_size=8) -> FeatureGroups:
     for spec, entry in zip(specs, entries):
         sample = tuple(spec.shape[1:])
         if any(size is None for size in sample):
-            raise ValueError(
+            raise ParameterError(
                 f"Feature groups need a fixed sample shape; input {spec.name!r} has shape {spec.shape}."
             )
         ids = _ids(spec.name, sample, entry, grid_size)
@@ -116,22 +117,22 @@ def feature_groups(specs, features="auto", grid_size=8) -> FeatureGroups:
 def _ids(name, sample, entry, grid_size) -> np.ndarray:
     if isinstance(entry, str):
         if entry not in KINDS:
-            raise ValueError(f"features must be one of {KINDS} or an integer array. Received: {entry!r}")
+            raise ParameterError(f"features must be one of {KINDS} or an integer array. Received: {entry!r}")
         kind = entry if entry != "auto" else {1: "columns", 2: "tokens"}.get(len(sample), "grid")
         return _kind_ids(name, sample, kind, grid_size)
     ids = np.asarray(entry)
     if ids.dtype.kind not in "iu":
-        raise ValueError(f"Feature ids of input {name!r} must be integers. Received dtype {ids.dtype}.")
+        raise ParameterError(f"Feature ids of input {name!r} must be integers. Received dtype {ids.dtype}.")
     try:
         ids = np.broadcast_to(ids, sample)
     except ValueError:
-        raise ValueError(
+        raise ParameterError(
             f"Feature ids of input {name!r} must broadcast to one sample of shape {sample}. "
             f"Received shape {ids.shape}."
         ) from None
     used = np.unique(ids)
     if used[0] != 0 or len(used) != used[-1] + 1:
-        raise ValueError(f"Feature ids of input {name!r} must be 0..m-1, each used. Received ids {used}.")
+        raise ParameterError(f"Feature ids of input {name!r} must be 0..m-1, each used. Received ids {used}.")
     return ids.astype(np.int64)
 
 
@@ -142,7 +143,7 @@ def _kind_ids(name, sample, kind, grid_size) -> np.ndarray:
         return np.broadcast_to(np.arange(sample[0]).reshape((-1,) + (1,) * (len(sample) - 1)), sample)
     spatial = sample[:-1]
     if not spatial:
-        raise ValueError(
+        raise ParameterError(
             f"features='grid' needs spatial axes (batch, ..., channels); input {name!r} has one sample "
             f"axis {sample}. Use 'columns'."
         )
@@ -160,7 +161,7 @@ def _per_axis_cells(grid_size, spatial) -> tuple:
     if len(values) != len(spatial) or not all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values
     ):
-        raise ValueError(
+        raise ParameterError(
             f"grid_size must be a positive int or one per spatial axis {spatial}. Received: {grid_size!r}"
         )
     return tuple(min(int(v), size) for v, size in zip(values, spatial))
@@ -170,18 +171,18 @@ def baseline_arrays(specs, baseline) -> list:
     """One float64 array per input from ``baseline`` (a number, an array, or one per input)."""
     values = baseline if isinstance(baseline, (list, tuple)) else [baseline] * len(specs)
     if len(values) != len(specs):
-        raise ValueError(
+        raise ParameterError(
             f"The model has {len(specs)} input(s); give one baseline or one per input. Received {len(values)}."
         )
     arrays = []
     for spec, value in zip(specs, values):
         array = np.asarray(value, np.float64)
         if not np.all(np.isfinite(array)):
-            raise ValueError(f"The baseline of input {spec.name!r} contains NaN or Inf.")
+            raise ParameterError(f"The baseline of input {spec.name!r} contains NaN or Inf.")
         try:
             np.broadcast_shapes(array.shape, tuple(spec.shape[1:]))
         except ValueError:
-            raise ValueError(
+            raise ParameterError(
                 f"The baseline of input {spec.name!r} must broadcast to one sample of shape "
                 f"{tuple(spec.shape[1:])}. Received shape {array.shape}."
             ) from None

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfxai import reverse, rules, validation
 from tfxai.analyzers import batched, factory
 from tfxai.analyzers.base import Analyzer, explained_value
-from tfxai.errors import ParameterError, ParameterTypeError
+from tfxai.errors import ModelError, ParameterError, ParameterTypeError
 
 
 class Gradient(Analyzer):
@@ -27,10 +27,23 @@ class Gradient(Analyzer):
     ``neuron_selection="all"`` it is the gradient of the sum of the outputs.
 
     An integer input read by ``Embedding`` layers (token ids) gets one value
-    per token instead: :meth:`token_signal` of each embedding output and the
-    gradient with respect to it, summed over the embedding axis
-    (:func:`tfxai.rules.token_relevance`), shape ``(batch, sequence)``.
+    per token instead, shape ``(batch, sequence)``: :meth:`token_score` of
+    each embedding output ``e`` and the gradient ``g`` with respect to it.
+    For the gradient this is the Euclidean norm of ``g`` over the embedding
+    axis (Li et al. 2016): the plain sum of ``g`` is the derivative along
+    the all-ones direction, which a LayerNorm after the embedding cancels.
+
+    References
+    ----------
+    Simonyan, Vedaldi, Zisserman (2014). Deep inside convolutional networks.
+    ICLR workshop.
+    Li, Chen, Hovy, Jurafsky (2016). Visualizing and understanding neural
+    models in NLP. NAACL.
     """
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, **kwargs)
+        check_token_inputs(self.view)
 
     def watched(self, xs):
         lookups = embedding_lookups(self.view)
@@ -46,18 +59,17 @@ class Gradient(Analyzer):
             output_gradients=forward.mask,
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
+        grads = [g if batched.is_float(x) else tf.zeros(tf.shape(x), forward.output.dtype) for x, g in zip(xs, grads)]
         for i, outputs in embedded.items():
-            grads[i] = tf.add_n(
-                [rules.token_relevance(self.token_signal(e, g)) for e, g in zip(outputs, embedded_grads[i])]
-            )
+            grads[i] = tf.add_n([self.token_score(e, g) for e, g in zip(outputs, embedded_grads[i])])
         return grads
 
     def relevance(self, xs, forward):
         return self.gradients(xs, forward)
 
-    def token_signal(self, embedded, grad):
-        """Per embedding component, what a token's value sums: the gradient."""
-        return grad
+    def token_score(self, embedded, grad):
+        """A token's value from its embedding and the gradient there: ``||grad||_2`` over the embedding axis."""
+        return tf.norm(grad, axis=-1)
 
 
 class InputTimesGradient(Gradient):
@@ -72,9 +84,9 @@ class InputTimesGradient(Gradient):
         grads = self.gradients(xs, forward)
         return [x * g if batched.is_float(x) else g for x, g in zip(xs, grads)]
 
-    def token_signal(self, embedded, grad):
-        """Embedding times its gradient."""
-        return embedded * grad
+    def token_score(self, embedded, grad):
+        """Embedding times its gradient, summed over the embedding axis."""
+        return rules.token_relevance(embedded * grad)
 
 
 def embedding_lookups(view) -> dict:
@@ -86,6 +98,21 @@ def embedding_lookups(view) -> dict:
             if view.input_dtypes[index].startswith(("int", "uint")):
                 lookups.setdefault(index, []).append(node)
     return lookups
+
+
+def check_token_inputs(view) -> None:
+    """Raise where no input can be differentiated: only integer inputs, and no ``Embedding`` reads one.
+
+    Gradients with respect to integer inputs do not exist; returning zeros
+    for them would be a silent wrong answer.
+    """
+    if any(not d.startswith(("int", "uint", "bool")) for d in view.input_dtypes) or embedding_lookups(view):
+        return
+    raise ModelError(
+        f"Model {view.name!r} takes only integer inputs ({', '.join(view.input_names)}) and no Embedding layer "
+        "reads them where tfxai can see it, so gradient methods have nothing to differentiate. Use an LRP "
+        "analyzer, or make the embedding visible (a layer tfxai captures, or keras.layers.Embedding)."
+    )
 
 
 def _fixed_selection(mask, chunk: int):
@@ -179,16 +206,16 @@ class NoiseTunnel(Analyzer):
             raise ParameterTypeError(f"analyzer_params must be a dict or None. Received: analyzer_params={params!r}")
         if isinstance(analyzer, Analyzer):
             if params:
-                raise ValueError("analyzer_params only apply when analyzer is a name, not an Analyzer.")
+                raise ParameterError("analyzer_params only apply when analyzer is a name, not an Analyzer.")
             if analyzer.model is not self.model or analyzer.output_index != self.output_index:
-                raise ValueError(
+                raise ParameterError(
                     "The smoothed analyzer must explain the same model and output_index as the noise tunnel. "
                     f"Received: an analyzer of model {analyzer.model.name!r}, "
                     f"output_index={analyzer.output_index}"
                 )
             return analyzer
         if not isinstance(analyzer, str):
-            raise TypeError(f"analyzer must be an analyzer name or an Analyzer. Received: {analyzer!r}")
+            raise ParameterTypeError(f"analyzer must be an analyzer name or an Analyzer. Received: {analyzer!r}")
         return factory.create_analyzer(analyzer, self.model, output_index=self.output_index, **dict(params or {}))
 
     def sigma(self, x):
@@ -240,7 +267,7 @@ class NoiseTunnel(Analyzer):
 
 def _noise_parameters(noise_level, noise_scale):
     if noise_level is not None and noise_scale is not None:
-        raise ValueError(
+        raise ParameterError(
             "Give either noise_level (relative to the input range) or noise_scale (absolute), not both. "
             f"Received: noise_level={noise_level}, noise_scale={noise_scale}"
         )
@@ -359,7 +386,7 @@ def path_points(steps: int, method: str):
     k = np.arange(steps, dtype=np.float64)
     if method == "riemann_trapezoid":
         if steps < 2:
-            raise ValueError(f"riemann_trapezoid needs steps >= 2. Received: steps={steps}")
+            raise ParameterError(f"riemann_trapezoid needs steps >= 2. Received: steps={steps}")
         weights = np.full(steps, 1.0 / (steps - 1))
         weights[[0, -1]] /= 2.0
         return k / (steps - 1), weights
@@ -388,8 +415,13 @@ class IntegratedGradients(Gradient):
         standard deviation ``blur_sigma`` samples along its spatial axes (every
         axis but the batch and the last, channels-last; Sturmfels et al. 2020);
         a number; or an array broadcastable to one sample. Multi-input
-        models take one entry per input (or one entry for all). Integer inputs
-        are not interpolated and get zero attribution.
+        models take one entry per input (or one entry for all). Token ids
+        read by ``Embedding`` layers are interpolated in embedding space,
+        from the zero vector to each token's embedding (the ``Embedding``
+        outputs are replaced along the path; position and other embeddings
+        that do not read a model input stay as they are); a token gets
+        ``sum((e - 0) * mean gradient)`` over its embedding axis. Other
+        integer inputs (masks) get zeros.
     steps : int
         Gradient evaluations (default 64).
     method : str
@@ -430,14 +462,20 @@ class IntegratedGradients(Gradient):
         self.baselines = per_input(baseline, len(self.input_specs))
         for spec, base in zip(self.input_specs, self.baselines):
             check_baseline(spec, base)
+        self.lookups = embedding_lookups(self.view)
 
     def baseline_tensors(self, xs):
         """The baseline of each input for a batch (``x`` itself for integer inputs)."""
         return baseline_tensors(xs, self.baselines, self.blur_sigma)
 
+    def _token_paths(self, forward):
+        """Embedding output key -> the embedded tokens, for every ``Embedding`` reading a token input."""
+        return {node.outputs[0]: forward.values[node.outputs[0]] for nodes in self.lookups.values() for node in nodes}
+
     def relevance(self, xs, forward):
         mask = forward.mask
         bases = self.baseline_tensors(xs)
+        embedded = self._token_paths(forward)
         chunk = min(self.chunk_size, self.steps)
         alphas, weights = tf.constant(self.alphas), tf.constant(self.weights)
 
@@ -451,18 +489,45 @@ class IntegratedGradients(Gradient):
                     continue
                 a = batched.expand_like(tf.cast(alpha, x.dtype), x)
                 path.append(batched.stack_variants(base[None] + a * (x - base)[None]))
-            grads = self.gradients(path, self.forward_pass(path, _fixed_selection(mask, chunk)))
+            overrides = {
+                key: batched.stack_variants(batched.expand_like(tf.cast(alpha, e.dtype), e) * e[None])
+                for key, e in embedded.items()
+            }
+            grads = self._path_gradients(path, overrides, batched.repeat_variants(mask, chunk))
             return [batched.weighted_sum(weight, g, chunk) for g in grads]
 
         mean_grads = batched.fold(step, self.steps, chunk, batched.add)
-        return [
-            (x - base) * g if batched.is_float(x) else tf.zeros_like(g)
-            for x, base, g in zip(xs, bases, mean_grads)
+        result = [
+            (x - base) * g if batched.is_float(x) else tf.zeros(tf.shape(x), mask.dtype)
+            for x, base, g in zip(xs, bases, mean_grads[: len(xs)])
         ]
+        token_grads = dict(zip(embedded, mean_grads[len(xs) :]))
+        for i, nodes in self.lookups.items():
+            key_of = [node.outputs[0] for node in nodes]
+            result[i] = tf.add_n([tf.reduce_sum(embedded[k] * token_grads[k], axis=-1) for k in key_of])
+        return result
+
+    def _path_gradients(self, path, overrides, mask):
+        """Gradients of the selected outputs at the path points: per float input, then per overridden embedding."""
+        sources = [x for x in path if batched.is_float(x)] + list(overrides.values())
+        with tf.GradientTape() as tape:
+            tape.watch(sources)
+            y = reverse.forward(self.view, path, overrides)[0][self.explained_key()]
+        float_grads = iter(
+            tape.gradient(
+                y, sources, output_gradients=mask, unconnected_gradients=tf.UnconnectedGradients.ZERO
+            )
+        )
+        grads = [next(float_grads) if batched.is_float(x) else tf.zeros(tf.shape(x), mask.dtype) for x in path]
+        return grads + list(float_grads)
 
     def explained(self, xs, forward):
-        """``f(x) - f(baseline)`` of the explained neurons: what completeness says the relevance sums to."""
-        y_base = reverse.forward(self.view, self.baseline_tensors(xs))[0][self.explained_key()]
+        """``f(x) - f(baseline)`` of the explained neurons: what completeness says the relevance sums to.
+
+        For token inputs the baseline replaces each token's embedding by the zero vector.
+        """
+        zeros = {key: tf.zeros_like(e) for key, e in self._token_paths(forward).items()}
+        y_base = reverse.forward(self.view, self.baseline_tensors(xs), zeros)[0][self.explained_key()]
         return explained_value(forward.output, forward.mask) - explained_value(y_base, forward.mask)
 
 
@@ -502,7 +567,7 @@ def check_baseline(spec, base):
         if base not in ("zero", "blur"):
             raise ParameterError(f"A baseline is 'zero', 'blur', a number or an array. Received: {base!r}")
         if base == "blur" and len(spec.shape) < 3 and np.dtype(spec.dtype).kind == "f":
-            raise ValueError(
+            raise ParameterError(
                 f"baseline='blur' needs spatial axes (shape (batch, ..., channels)); input {spec.name!r} "
                 f"has shape {spec.shape}. Use 'zero' or an array for tabular inputs."
             )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import tensorflow as tf
 
 from tfxai import validation
-from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.features import baseline_arrays, coalition_scores, feature_groups
+from tfxai.errors import ParameterError
 
 
 def cosine_distance_to_full(z) -> np.ndarray:
@@ -29,7 +28,7 @@ def lime_projection(z, weights, ridge: float) -> np.ndarray:
     penalty[0, 0] = 0.0
     gram = a.T @ (weights[:, None] * a) + penalty
     if np.linalg.matrix_rank(gram) < a.shape[1]:
-        raise ValueError(
+        raise ParameterError(
             f"LIME's {len(z)} coalitions do not determine {z.shape[1]} features; raise n_samples, give "
             "ridge > 0, or use fewer features (a coarser grid_size)."
         )

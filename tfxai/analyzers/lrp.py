@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tfxai import composites, registry, reverse, rules
+from tfxai import composites, reverse, rules
 from tfxai.analyzers.base import Analyzer
 from tfxai.composites import FIRST, Composite
-from tfxai.errors import ParameterTypeError
+from tfxai.errors import ParameterError, ParameterTypeError
 
 
 class LRP(Analyzer):
@@ -65,4 +65,4 @@ def _as_input_rule(spec):
         return getattr(rules, spec)()
     if isinstance(spec, (tuple, list)) and len(spec) == 2:
         return rules.ZBox(*spec)
-    raise ValueError(f"input_layer_rule must be a Rule, 'Flat', 'WSquare' or (low, high). Received: {spec!r}")
+    raise ParameterError(f"input_layer_rule must be a Rule, 'Flat', 'WSquare' or (low, high). Received: {spec!r}")

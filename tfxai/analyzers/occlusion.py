@@ -21,7 +21,7 @@ import tensorflow as tf
 from tfxai import reverse, validation
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer, explained_value
-from tfxai.errors import ParameterError, ParameterTypeError
+from tfxai.errors import ModelError, ParameterError, ParameterTypeError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ def plan_windows(spec, window, stride) -> WindowPlan:
     """
     sample = tuple(spec.shape[1:])
     if any(size is None for size in sample):
-        raise ValueError(f"Occlusion needs a fixed sample shape; input {spec.name!r} has shape {spec.shape}.")
+        raise ModelError(f"Occlusion needs a fixed sample shape; input {spec.name!r} has shape {spec.shape}.")
     window = _per_axis("window", window, sample)
     stride = window if stride is None else _per_axis("stride", stride, sample)
     masks = [_axis_mask(size, w, s) for size, w, s in zip(sample, window, stride)]

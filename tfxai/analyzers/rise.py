@@ -107,7 +107,8 @@ class RISE(Analyzer):
             masks = tf.cast(self.masks(indices), x.dtype)
             keep = masks[:, None, ..., None]
             rows = [batched.stack_variants(keep * x[None] + (1 - keep) * base)]
-            weights = scores(self, rows, forward.mask, chunk) * tf.cast(valid, x.dtype)[:, None]
+            weights = tf.cast(scores(self, rows, forward.mask, chunk), x.dtype)  # scores: float16 if mixed
+            weights = weights * tf.cast(valid, x.dtype)[:, None]
             return [tf.tensordot(weights, masks, axes=[[0], [0]])]
 
         total = batched.fold(step, self.n_masks, chunk, batched.add)[0]

@@ -84,9 +84,8 @@ class ScoreCAM(GradCAM):
         def step(indices, valid):
             maps = tf.gather(channels_first, indices)
             rows = self.masked(xs, batched.stack_variants(maps))
-            alpha = (scores(self, rows, forward.mask, chunk) - base_score[None]) * tf.cast(valid, maps.dtype)[
-                :, None
-            ]
+            alpha = tf.cast(scores(self, rows, forward.mask, chunk) - base_score[None], maps.dtype)
+            alpha = alpha * tf.cast(valid, maps.dtype)[:, None]  # maps may be float16, the scores float32
             alpha = tf.reshape(alpha, tf.concat([tf.shape(alpha), [1] * (maps.shape.rank - 2)], axis=0))
             return [tf.reduce_sum(alpha * maps, axis=0)]
 

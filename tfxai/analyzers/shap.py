@@ -27,6 +27,7 @@ from tfxai.analyzers.base import Analyzer, explained_value
 from tfxai.analyzers.deeplift import background_arrays, expected_output, require_float_inputs
 from tfxai.analyzers.features import baseline_arrays, feature_groups
 from tfxai.analyzers.gradient import Gradient, _fixed_selection
+from tfxai.errors import ParameterError
 
 
 class GradientSHAP(Gradient):
@@ -171,7 +172,7 @@ def constrained_projection(z, weights) -> np.ndarray:
     a = z[:, :-1] - z[:, -1:]
     gram = a.T @ (weights[:, None] * a)
     if np.linalg.matrix_rank(gram) < a.shape[1]:
-        raise ValueError(
+        raise ParameterError(
             f"KernelSHAP's coalitions do not determine {z.shape[1]} features; raise n_samples "
             f"(received {len(z)} coalitions) or use fewer features (a coarser grid_size)."
         )

@@ -6,7 +6,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfxai import validation
-from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.features import baseline_arrays, coalition_scores, feature_groups
 
@@ -130,7 +129,9 @@ class SobolAttribution(Analyzer):
         self.baselines = baseline_arrays(self.input_specs, baseline)
         self.n_designs = validation.count("n_designs", n_designs, minimum=2)
         self.chunk_size = validation.count("chunk_size", chunk_size)
-        design = scrambled_halton(self.n_designs, 2 * self.groups.count, np.random.default_rng(validation.integer("seed", seed)))
+        design = scrambled_halton(
+            self.n_designs, 2 * self.groups.count, np.random.default_rng(validation.integer("seed", seed))
+        )
         self.masks = saltelli_masks(design)
 
     def relevance(self, xs, forward):

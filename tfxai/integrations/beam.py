@@ -22,6 +22,8 @@ import argparse
 
 import numpy as np
 
+from tfxai.errors import ParameterError
+
 try:
     import apache_beam as beam
     from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
@@ -65,7 +67,7 @@ class ExplainerModelHandler(ModelHandler):
 
         signatures = tf.saved_model.load(self.saved_model_dir).signatures
         if self.signature not in signatures:
-            raise ValueError(
+            raise ParameterError(
                 f"The SavedModel {self.saved_model_dir!r} has signatures {sorted(signatures)}. "
                 f"Received: signature={self.signature!r}"
             )
@@ -79,7 +81,7 @@ class ExplainerModelHandler(ModelHandler):
         elif len(names) == 1:
             stacked = {names[0]: np.stack(batch)}
         else:
-            raise ValueError(
+            raise ParameterError(
                 f"Examples of this signature are dicts with keys {names}. Received: {type(batch[0])}"
             )
         outputs = {key: value.numpy() for key, value in model(**stacked).items()}

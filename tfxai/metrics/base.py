@@ -23,10 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai.errors import TfxaiError
+from tfxai.errors import ParameterError
 
 
-class MetricError(TfxaiError, ValueError):
+class MetricError(ParameterError):
     """A metric received arguments it cannot evaluate (shapes, sizes, NaN values, names)."""
 
 

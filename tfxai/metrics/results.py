@@ -9,6 +9,8 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from tfxai.errors import ParameterError
+
 CURVE_TITLES = {
     "morf": "MoRF: most relevant removed first",
     "lerf": "LeRF: least relevant removed first",
@@ -136,7 +138,7 @@ class Evaluation:
         present = [k for k in CURVE_TITLES if any(k in self.curves.get(m, {}) for m in self.methods)]
         kinds = present if kinds is None else [k for k in kinds if k in present]
         if not kinds:
-            raise ValueError(
+            raise ParameterError(
                 "No perturbation curves to plot: evaluate a morf, lerf, deletion or insertion metric."
             )
         figure = Figure(figsize=(4.2 * len(kinds), 3.4), layout="constrained")

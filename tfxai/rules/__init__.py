@@ -18,7 +18,10 @@ One module per concern:
   embeddings and the other weightless nodes;
 * :mod:`tfxai.rules.modified_gradients`: guided backpropagation and the
   deconvnet;
-* :mod:`tfxai.rules.sequence`: recurrent and attention layers.
+* :mod:`tfxai.rules.sequence`: recurrent and attention layers;
+* :mod:`tfxai.rules.transformer`: what captured transformer blocks are made
+  of (CP-LRP and AttnLRP parts, positions, tied embeddings, per-sample
+  captured layers).
 
 Every name is available from ``tfxai.rules`` itself.
 """
@@ -60,11 +63,28 @@ from tfxai.rules.structural import (
     Uniform,
     token_relevance,
 )
+from tfxai.rules.transformer import (
+    AttentionMix,
+    AttnSoftmax,
+    Bilinear,
+    Constant,
+    ConstantWeights,
+    SampleWise,
+    Select,
+    TiedEmbedding,
+    carried_inputs,
+    mark_attention_mix,
+)
 
 __all__ = [
     "AlphaBeta",
+    "AttentionMix",
     "AttnLRP",
+    "AttnSoftmax",
+    "Bilinear",
     "ConservativeAttention",
+    "Constant",
+    "ConstantWeights",
     "DeconvReLU",
     "EmbeddingSum",
     "Epsilon",
@@ -80,8 +100,11 @@ __all__ = [
     "Recurrent",
     "Route",
     "Rule",
+    "SampleWise",
+    "Select",
     "SignalTakeAll",
     "Stop",
+    "TiedEmbedding",
     "Term",
     "TermRule",
     "Uniform",
@@ -89,6 +112,8 @@ __all__ = [
     "Z",
     "ZBox",
     "ZPlus",
+    "carried_inputs",
+    "mark_attention_mix",
     "negative",
     "positive",
     "signed_stabilize",

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfxai import validation
+from tfxai.errors import ModelError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +186,7 @@ def node_function(node, params):
 def single_input(state: NodeState, rule) -> Any:
     """The one input of a node; a ``ValueError`` naming ``rule`` if it has several."""
     if len(state.inputs) != 1:
-        raise ValueError(f"{type(rule).__name__} expects a node with one input; got {len(state.inputs)}.")
+        raise ModelError(f"{type(rule).__name__} expects a node with one input; got {len(state.inputs)}.")
     return state.inputs[0]
 
 

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from tfxai import attention, recurrent
+from tfxai.errors import ModelError, ParameterTypeError
 from tfxai.rules.engine import LinearRule, Rule
 from tfxai.rules.lrp import Epsilon
 
@@ -17,7 +18,7 @@ from tfxai.rules.lrp import Epsilon
 def _linear_rule(rule, owner):
     rule = Epsilon(1e-3) if rule is None else rule
     if not isinstance(rule, LinearRule):
-        raise TypeError(
+        raise ParameterTypeError(
             f"{owner} takes a linear rule (Z, Epsilon, Gamma...) for its linear maps. Received: {rule!r}"
         )
     return rule
@@ -53,7 +54,7 @@ class Recurrent(Rule):
         x, *others = state.inputs
         masks = [m for m in others if m.dtype == tf.bool]
         if len(masks) != len(others):
-            raise ValueError(
+            raise ModelError(
                 f"Recurrent node {node.name!r} receives initial states; tfxai explains recurrent layers "
                 "that start from zero states only."
             )
@@ -107,6 +108,7 @@ class ConservativeAttention(Rule):
             (masks[q_at], masks[v_at], pick(masks, k_at)),
             bool(node.call_kwargs.get("use_causal_mask", False)),
             bool(node.call_kwargs.get("return_attention_scores", False)),
+            pick(state.inputs, node.call_kwargs.get("attention_mask")),
         )
         r_query, r_value, r_key = self.relevance(node.layer, att, relevance)
         result = [None] * len(state.inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfxai import validation
+from tfxai.errors import ModelError
 from tfxai.linear import frozen_scale_function
 from tfxai.rules.engine import Rule, Term, TermRule, signed_stabilize, single_input, sum_to_shape, vjp
 from tfxai.rules.lrp import Z
@@ -15,7 +16,7 @@ class Pass(Rule):
 
     def backward(self, node, state, relevance):
         if len(state.inputs) != 1 or len(relevance) != 1:
-            raise ValueError(f"Pass expects one input and one output; node {node.name!r} has other.")
+            raise ModelError(f"Pass expects one input and one output; node {node.name!r} has other.")
         return [relevance[0]]
 
 
