@@ -9,8 +9,11 @@ Columns as in ``bench.py``: the baseline is a ``tf.function`` with a
 ``GradientTape`` differentiating each sample's largest logit with respect to
 the token-embedding table (one backward pass through the whole network, no
 other weight gradients; the sparse gradient's rows are returned); each analyzer runs ``analyzer.compiled("max_activation")``.
-Peak memory is the growth of the process RSS during one call (a lower bound,
-see ``bench.MemoryMeter``) or the allocator peak on a GPU.
+Peak memory is TensorFlow's allocator peak during one warm call, above what
+was allocated before it (weights, inputs). On a CPU the script turns on
+TensorFlow's BFC allocator (``TF_CPU_ALLOCATOR_USE_BFC=true``, set before
+TensorFlow is imported) so that the CPU has allocator statistics; without
+them it falls back to the process RSS, a lower bound (see ``bench.MemoryMeter``).
 
 Run ``python benchmarks/bench_transformers.py --repeats 3`` (needs keras-hub).
 """
@@ -24,6 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # allocator statistics on the CPU
 import bench  # noqa: E402
 
 METHODS = ("lrp.cp_lrp", "lrp.attn_lrp", "gradient")
@@ -82,7 +86,7 @@ def main(argv=None):
         "padding_mask": tf.ones(shape, tf.int32),
     }
     device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
-    source = bench.memory_source(tf, device, "auto" if device.startswith("GPU") else "rss")
+    source = bench.memory_source(tf, device, "auto")
 
     def meter():
         return bench.MemoryMeter(tf, source, device)

@@ -169,7 +169,7 @@ def test_a_row_scale_shares_one_clip_value_across_the_row():
 
 def test_plot_grid_draws_the_scale_it_is_asked_for(monkeypatch):
     drawn = []
-    monkeypatch.setattr(visualize, "heatmap", lambda r, limit=None, **options: drawn.append(limit) or np.zeros((6, 6, 3)))
+    monkeypatch.setattr(visualize.images, "heatmap", lambda r, limit=None, **options: drawn.append(limit) or np.zeros((6, 6, 3)))
     rng = np.random.default_rng(1)
     relevances = {"a": rng.normal(size=(2, 6, 6, 1)), "b": 3.0 * rng.normal(size=(2, 6, 6, 1))}
     images = rng.uniform(size=(2, 6, 6, 3))

@@ -1,6 +1,6 @@
 """Canonizers: rewrite a GraphView into an equivalent one rules can work on.
 
-Each canonizer takes a :class:`~tfxai.graph.GraphView` and returns a NEW view
+Each canonizer takes a :class:`~tfxai.nodes.GraphView` and returns a NEW view
 that computes the same function; the user's Keras model is never touched.
 :data:`CANONIZERS` lists them in the order :func:`canonize` applies them:
 
@@ -82,7 +82,7 @@ def activation_name(function) -> str | None:
 
 
 SPLIT_ACTIVATION = "split_activation"
-""":attr:`~tfxai.graph.Node.rewrite` of the activation node :func:`linearize` splits off a layer."""
+""":attr:`~tfxai.nodes.Node.rewrite` of the activation node :func:`linearize` splits off a layer."""
 
 RETYPING_REWRITES = (SPLIT_ACTIVATION, "mark_constant_affine", "mark_gates")
 """Rewrites after which a node no longer computes its layer's own output (it has another type)."""

@@ -216,7 +216,7 @@ def candidate_rules(view: GraphView, composite: Composite) -> list:
     """``(node, rule or None, reached)`` for every node, in forward order.
 
     The rule is the composite's entry, else the registry default; a node
-    captured one sample at a time (:attr:`~tfxai.graph.Node.inner`) gets
+    captured one sample at a time (:attr:`~tfxai.nodes.Node.inner`) gets
     :class:`~tfxai.rules.transformer.SampleWise` with its inner nodes'
     rules. ``reached`` says whether relevance can reach the node at all: a
     node whose outputs only feed inputs no rule carries relevance to (a

@@ -164,7 +164,7 @@ class RevealCancel(Rule):
 
     Parameters
     ----------
-    activation : tfxai.graph.Node
+    activation : tfxai.nodes.Node
         The nonlinearity that reads the linear node's output.
     tolerance : float
         Default :data:`TOLERANCE`.

@@ -89,7 +89,7 @@ class Analyzer:
     ----------
     model : keras.Model
         The model, as given.
-    view : tfxai.graph.GraphView
+    view : tfxai.nodes.GraphView
         Its canonized graph (BatchNorm folded, activations split, softmax
         stripped).
     """

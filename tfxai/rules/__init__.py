@@ -2,7 +2,7 @@
 
 A rule is a small, stateless object validated at construction. Its one method,
 ``backward(node, state, relevance)``, receives the node (see
-:class:`tfxai.graph.Node`), the concrete tensors of the forward pass
+:class:`tfxai.nodes.Node`), the concrete tensors of the forward pass
 (:class:`NodeState`) and the relevance of each node output, and returns the
 relevance of each input.
 

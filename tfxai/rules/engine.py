@@ -2,7 +2,7 @@
 
 A rule is a small, stateless object validated at construction. Its one method,
 ``backward(node, state, relevance)``, receives the node (see
-:class:`tfxai.graph.Node`), the concrete tensors of the forward pass
+:class:`tfxai.nodes.Node`), the concrete tensors of the forward pass
 (:class:`NodeState`) and the relevance of each node output, and returns the
 relevance of each node input.
 
@@ -123,7 +123,7 @@ class Rule:
 
         Parameters
         ----------
-        node : tfxai.graph.Node
+        node : tfxai.nodes.Node
             The node; ``node.forward(inputs, params)`` recomputes it.
         state : NodeState
             Its concrete inputs, outputs and weights in this forward pass.
