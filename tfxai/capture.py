@@ -80,7 +80,7 @@ def check_outputs(outputs, expected: int) -> None:
     """Raise ModelError unless the captured call returned ``expected`` symbolic tensors.
 
     The walk catches it and keeps the message as the layer's
-    :attr:`~tfxai.graph.Node.capture_failure`.
+    :attr:`~tfxai.nodes.Node.capture_failure`.
     """
     if len(outputs) != expected:
         raise ModelError(f"its call returned {len(outputs)} tensors where the model uses {expected}")

@@ -65,7 +65,7 @@ _FORWARD_TARGETS = (L.Dense, L.Conv1D, L.Conv2D, L.Conv3D) + linear.DEPTHWISE + 
 )
 
 FOLD = "fold_affine"
-""":attr:`~tfxai.graph.Node.rewrite` of the nodes :func:`fold_affine` changes."""
+""":attr:`~tfxai.nodes.Node.rewrite` of the nodes :func:`fold_affine` changes."""
 
 
 def linear_node(node: Node, lmap: linear.LinearMap, canonizer: str, **changes) -> Node:
