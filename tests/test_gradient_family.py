@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import tfxai
 from tfxai.analyzers.base import selection_mask
-from tfxai.analyzers.gradient import gaussian_blur, path_points
+from tfxai.analyzers.integrated import gaussian_blur, path_points
 from conftest import input_shapes, make_inputs, predict
 
 L = keras.layers

@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 from tfxai import checks, export, inputs, registry, reverse, validation
 from tfxai.analyzers import distributed

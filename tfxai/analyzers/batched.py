@@ -102,3 +102,8 @@ def scatter_rows(values, indices, valid, total: int):
     """
     placement = tf.one_hot(indices, total, dtype=values.dtype) * tf.cast(valid, values.dtype)[:, None]
     return tf.tensordot(placement, values, axes=[[0], [0]])
+
+
+def fixed_selection(mask, chunk: int):
+    """A ``select`` that marks, in every stacked variant, the neurons chosen on the clean input."""
+    return lambda y: repeat_variants(mask, chunk)

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfxai import deeplift_rules, reverse, validation
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer, explained_value
-from tfxai.analyzers.gradient import baseline_tensors, check_baseline, per_input
+from tfxai.analyzers.integrated import baseline_tensors, check_baseline, per_input
 from tfxai.errors import ModelError, ParameterError
 
 
@@ -37,7 +37,7 @@ class DeepLIFT(Analyzer):
         :class:`~tfxai.errors.UnsupportedLayerError`.
     baseline : "zero", "blur", float, array-like, or list of those
         The reference input, as for
-        :class:`~tfxai.analyzers.gradient.IntegratedGradients` (default zeros).
+        :class:`~tfxai.analyzers.integrated.IntegratedGradients` (default zeros).
     reveal_cancel : bool
         Use the reveal-cancel rule for nonlinearities that follow a weighted
         layer (default False: rescale everywhere). Nonlinearities after a
@@ -188,7 +188,9 @@ def background_arrays(specs, background) -> list:
             raise ParameterError(f"The background of input {spec.name!r} contains NaN or Inf.")
         result.append(array)
     if len({len(a) for a in result}) > 1:
-        raise ParameterError(f"Every input's background needs the same K. Received {[len(a) for a in result]}.")
+        raise ParameterError(
+            f"Every input's background needs the same K. Received {[len(a) for a in result]}."
+        )
     return result
 
 

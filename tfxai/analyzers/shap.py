@@ -26,7 +26,7 @@ from tfxai.analyzers import batched, features
 from tfxai.analyzers.base import Analyzer, explained_value
 from tfxai.analyzers.deeplift import background_arrays, expected_output, require_float_inputs
 from tfxai.analyzers.features import baseline_arrays, feature_groups
-from tfxai.analyzers.gradient import Gradient, _fixed_selection
+from tfxai.analyzers.gradient import Gradient
 from tfxai.errors import ParameterError
 
 
@@ -120,7 +120,7 @@ class GradientSHAP(Gradient):
                 a = batched.expand_like(tf.cast(alpha, x.dtype), x)
                 points.append(batched.stack_variants(start + a * span))
                 spans.append(batched.stack_variants(span))
-            grads = self.gradients(points, self.forward_pass(points, _fixed_selection(mask, chunk)))
+            grads = self.gradients(points, self.forward_pass(points, batched.fixed_selection(mask, chunk)))
             weight = tf.cast(valid, tf.float64) / self.n_samples
             return [batched.weighted_sum(weight, s * g, chunk) for s, g in zip(spans, grads)]
 
