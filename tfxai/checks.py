@@ -9,7 +9,7 @@ composite, and, for a node tfxai cannot explain, the word "unsupported" and
 how to fix it. Nothing is traced or run, so it is fast even for large
 backbones, and it reports every problem at once. The same table backs the
 ``tfxai check MODEL`` command. Unsupported layers met when an analyzer is
-created are reported all at once by :func:`tfxai.composites.assign`.
+created are reported all at once by :func:`tfxai.assignment.assign`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 
 import keras
 
-from tfxai import composites, graph, registry, validation
+from tfxai import assignment, composites, graph, registry, validation
 from tfxai.canonizers import canonize
 from tfxai.composites import Composite
 from tfxai.errors import ModelError, ParameterTypeError, UnknownNameError, suggest
@@ -220,7 +220,7 @@ def check(
         composite=chosen.name or "custom",
         nodes=tuple(
             _row(node, rule, chosen, reached, stateful)
-            for node, rule, reached in composites.candidate_rules(view, chosen)
+            for node, rule, reached in assignment.candidate_rules(view, chosen)
         ),
     )
     if verbose:

@@ -117,7 +117,7 @@ def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> d
     for node in reversed(view.nodes):
         incoming = [relevance.pop(key, None) for key in node.outputs]
         if all(r is None for r in incoming) or node.name not in assignment:
-            continue  # a node without a rule is one no rule carries relevance to (see composites.assign)
+            continue  # a node without a rule is one no rule carries relevance to (see assignment.assign)
         state = promoted_state(states[node.name])
         incoming = [tf.zeros_like(out) if r is None else r for r, out in zip(incoming, state.outputs)]
         outgoing = assignment[node.name].backward(node, state, incoming)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfxai import composites, reverse, rules
+from tfxai import assignment, composites, reverse, rules
 from tfxai.analyzers.base import Analyzer
 from tfxai.composites import FIRST, Composite
 from tfxai.errors import ParameterError, ParameterTypeError
@@ -51,7 +51,7 @@ class LRP(Analyzer):
         if input_layer_rule is not None:
             composite = composite.prepend([(FIRST, _as_input_rule(input_layer_rule))])
         self.composite = composite.prepend(rules)
-        self.assignment = composites.assign(self.view, self.composite)
+        self.assignment = assignment.assign(self.view, self.composite)
 
     def relevance(self, xs, forward):
         start = {self.explained_key(): forward.start}

@@ -190,7 +190,7 @@ class TiedEmbedding(Rule):
 class SampleWise(Rule):
     """A layer captured at fixed shapes: relevance through its captured graph, one sample at a time.
 
-    Made by :func:`tfxai.composites.assign` for nodes with an
+    Made by :func:`tfxai.assignment.assign` for nodes with an
     :attr:`~tfxai.nodes.Node.inner` graph (layers whose ``call`` computes
     with their input's shape, see :mod:`tfxai.capture`); ``assignment``
     maps the inner nodes to their rules. Integer inputs (masks) get none.
