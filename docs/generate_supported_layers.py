@@ -28,8 +28,11 @@ NOTES = {
     "Conv1DTranspose": "kernel `(*kernel_size, filters, in_channels)`",
     "Conv2DTranspose": "kernel `(*kernel_size, filters, in_channels)`",
     "Conv3DTranspose": "kernel `(*kernel_size, filters, in_channels)`",
-    "BatchNormalization": "folded into a preceding linear layer; otherwise an element-wise affine layer",
-    "LayerScale": "ConvNeXt's per-channel scale: folded like BatchNorm; otherwise element-wise affine",
+    "BatchNormalization": (
+        "folded into the linear layer before it, else (where exact) into the one after it; "
+        "otherwise an element-wise affine node, default rule `Pass`"
+    ),
+    "LayerScale": "ConvNeXt's per-channel scale: folded like BatchNorm; otherwise element-wise affine (`Pass`)",
 }
 
 
@@ -102,7 +105,7 @@ def render() -> str:
         "| layer | from | notes |",
         "|---|---|---|",
     ]
-    lines += [f"| `{t.__name__}` | {_where(t)} | {NOTES.get(t.__name__, '')} |" for t in registry.LINEAR]
+    lines += [f"| `{t.__name__}` | {_where(t)} | {NOTES.get(t.__name__, '')} |" for t in registry.LINEAR + registry.AFFINE]
     lines += [""] + _composites_section()
     lines += [
         "A final softmax (fused, `Activation('softmax')` or `Softmax`) is stripped: the logit is explained.",

@@ -315,8 +315,11 @@ def test_unbatched_dataset_is_a_shape_error(mlp_analyzer):
 
 def test_bad_batch_size(mlp_analyzer):
     x = make_inputs(mlp_analyzer.model, 3, "both")
-    with pytest.raises(tfxai.InputError, match="batch_size"):
-        mlp_analyzer.analyze(x, batch_size=-1)
+    for bad in (-1, 0):
+        with pytest.raises(tfxai.ParameterError, match="batch_size must be an integer >= 1"):
+            mlp_analyzer.analyze(x, batch_size=bad)
+    with pytest.raises(tfxai.ParameterTypeError, match="batch_size"):
+        mlp_analyzer.analyze(x, batch_size="2")
 
 
 def test_neuron_index_out_of_range(mlp_analyzer):

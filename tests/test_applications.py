@@ -52,7 +52,7 @@ import pytest
 import tensorflow as tf
 
 import tfxai
-from tfxai import composites, reverse
+from tfxai import assignment, reverse
 from tfxai.canonizers import AFFINE_LAYERS, canonize
 from tfxai.graph import build_view
 
@@ -271,7 +271,7 @@ def first_layer_bounds(model, low, high):
     element-wise and monotone, so it maps the pixel bounds to these.
     """
     view = canonize(build_view(model))
-    (first,) = composites.positions(view)["first"]
+    (first,) = assignment.positions(view)["first"]
     shape = (1,) + tuple(model.inputs[0].shape[1:])
     seen = []
     for value in (low, high):

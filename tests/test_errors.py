@@ -95,7 +95,7 @@ def test_parameter_lists_name_each_parameter_once():
     with pytest.raises(TypeError) as info:
         tfxai.create_analyzer("gradient", MODEL, epsilon=0.1)
     listed = re.findall(r"'(\w+)'", str(info.value).split("It takes:")[1])
-    assert listed == ["jit_compile", "output_index"]
+    assert listed == ["jit_compile", "output_index", "sequence_length"]
 
 
 @pytest.mark.parametrize(

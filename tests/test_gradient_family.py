@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import tfxai
 from tfxai.analyzers.base import selection_mask
-from tfxai.analyzers.gradient import gaussian_blur, path_points
+from tfxai.analyzers.integrated import gaussian_blur, path_points
 from conftest import input_shapes, make_inputs, predict
 
 L = keras.layers
@@ -277,7 +277,7 @@ def test_integrated_gradients_on_a_multi_input_model_is_complete_over_both_input
     "params,message",
     [
         ({"method": "simpson"}, "method"),
-        ({"steps": 1, "method": "riemann_trapezoid"}, "steps >= 2"),
+        ({"steps": 1, "method": "riemann_trapezoid"}, "steps must be an integer >= 2"),
         ({"steps": 0}, "steps"),
         ({"baseline": "mean"}, "baseline"),
         ({"baseline": np.zeros(5)}, "broadcast"),

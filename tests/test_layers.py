@@ -340,8 +340,10 @@ def test_affine_layers_fold_into_every_linear_type(affine_model):
         assert folded in names
     for gone in ("bn_dw", "bn_sep", "bn_tconv", "bn_grouped", "layer_scale"):
         assert gone not in names
-    alone = next(node for node in view.nodes if node.name == "layer_scale_alone")
-    assert alone.params is not None  # after a ReLU: an element-wise affine node
+    # after a ReLU: folded forward, through the global pooling, into the logits
+    (alone,) = [node for node in view.nodes if "layer_scale_alone" in node.origin]
+    assert alone.name == "layer_scale_alone+logits" and alone.rewrite == "fold_affine"
+    assert alone.origin == ("layer_scale_alone", "logits")
 
 
 @pytest.mark.parametrize("linear_name", sorted(FOLDS))
@@ -371,17 +373,18 @@ def test_canonized_affine_model_equals_the_original_and_lrp_zero_is_ixg(affine_m
     _assert_close(tfxai.create_analyzer("input_t_gradient", affine_model).analyze(x), ixg, rtol=1e-4)
 
 
-def test_batch_norm_before_a_depthwise_conv_is_an_affine_node():
+def test_batch_norm_before_a_zero_padded_depthwise_conv_is_an_element_wise_node():
+    """Zero padding stops the forward fold: the BatchNorm passes relevance, the conv is FIRST."""
     keras.utils.set_random_seed(9)
     x = keras.Input((6, 6, 2))
     h = L.BatchNormalization(name="bn_first")(x)
-    h = L.DepthwiseConv2D(3, name="dw")(h)
+    h = L.DepthwiseConv2D(3, padding="same", name="dw")(h)
     model = keras.Model(x, _head(h))
     _randomize_affine(model, seed=9)
     analyzer = tfxai.create_analyzer("lrp.epsilon_gamma_box", model)
     node = next(n for n in analyzer.view.nodes if n.name == "bn_first")
-    assert node.params is not None and analyzer.assignment["bn_first"] == rules.ZBox(-1.0, 1.0)
-    assert analyzer.assignment["dw"] == rules.GeneralizedGamma(0.25)  # its output is not rectified
+    assert node.params is not None and analyzer.assignment["bn_first"] == rules.Pass()
+    assert analyzer.assignment["dw"] == rules.ZBox(-1.0, 1.0)
     x_data = make_inputs(model, 2, "both", seed=9)
     _, _, predictions = analyzer.compiled("max_activation")(tf.constant(x_data))
     _assert_close(predictions[0].numpy(), predict(model, x_data), rtol=1e-5)
@@ -878,7 +881,7 @@ def test_generalized_gamma_is_gamma_on_rectified_outputs_of_non_negative_inputs(
     got = rules.GeneralizedGamma(0.3).backward(node, state, [relevance])[0]
     want = rules.Gamma(0.3).backward(node, state, [relevance])[0]
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
-    with pytest.raises(ValueError, match="gamma >= 0"):
+    with pytest.raises(ValueError, match="GeneralizedGamma expects gamma to be a finite number >= 0"):
         rules.GeneralizedGamma(-1.0)
 
 

@@ -92,8 +92,11 @@ def test_window_plans():
     assert plan_windows(spec, (2, 4), None).grid == (4, 2, 1)
     assert plan_windows(spec, (8, 8, 1), None).grid == (1, 1, 3)  # one window per channel
     assert plan_windows(InputSpec("t", (None, 10), "float32"), 4, 3).grid == (3,)
-    for bad in (0, (2, 2, 2, 2), 1.5):
+    for bad in (0, (2, 2, 2, 2)):
         with pytest.raises(ValueError, match="window"):
+            plan_windows(spec, bad, None)
+    for bad in (1.5, "8", (2, "2")):
+        with pytest.raises(TypeError, match="window"):
             plan_windows(spec, bad, None)
     with pytest.raises(ValueError, match="fixed sample shape"):
         plan_windows(InputSpec("seq", (None, None, 4), "float32"), 2, None)

@@ -137,9 +137,9 @@ def compute(
     query_mask, value_mask, key_mask = masks
     if key is None:
         key, key_mask = value, None
-    q = layer.query_dense(query)
-    k = layer.key_dense(key)
-    v = layer.value_dense(value)
+    q = _same_dtype(layer.query_dense, query)
+    k = _same_dtype(layer.key_dense, key)
+    v = _same_dtype(layer.value_dense, value)
     scores = tf.einsum(_SCORES, k, q * (1.0 / math.sqrt(float(layer.key_dim))))
     mask = _mask(query, key, query_mask, value_mask, key_mask, causal, attention_mask)
     if mask is None:
@@ -149,7 +149,13 @@ def compute(
         if scores_returned or layer.dropout > 0:
             weights = tf.where(mask, weights, tf.zeros_like(weights))
     context = tf.einsum(_COMBINE, weights, v)
-    return Attention(query, key, value, q, k, v, scores, weights, context, layer.output_dense(context))
+    return Attention(query, key, value, q, k, v, scores, weights, context, _same_dtype(layer.output_dense, context))
+
+
+def _same_dtype(function, x):
+    """``function(x)`` in ``x``'s dtype (a sublayer under a mixed policy computes in float16)."""
+    y = function(x)
+    return tf.cast(y, x.dtype) if y.dtype != x.dtype else y
 
 
 def linear_relevance(function, x, relevance, divide):
@@ -157,7 +163,7 @@ def linear_relevance(function, x, relevance, divide):
     x = tf.identity(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        z = function(x)
+        z = _same_dtype(function, x)
     return x * tape.gradient(z, x, output_gradients=divide(relevance, z))
 
 

@@ -12,11 +12,12 @@ that computes the same function; the user's Keras model is never touched.
   pre-activation ``z``. A separable convolution is one linear node whose
   kernel composes its depthwise and pointwise kernels, so relevance flows
   through both convolutions at once.
-* :func:`fold_affine` merges a per-channel affine layer (inference
-  BatchNormalization, ConvNeXt's LayerScale) into the linear node before it
-  (``s * (W x + b) + t = (W s) x + (b s + t)``); one with no such neighbour
-  (before a linear layer, after an activation, alone) becomes an element-wise
-  affine linear node.
+* :func:`~tfxai.folding.fold_affine` merges a per-channel affine layer
+  (inference BatchNormalization, ConvNeXt's LayerScale) into the linear node
+  before it (``s * (W x + b) + t = (W s) x + (b s + t)``) or, where that is
+  not possible and it is exact, into the one after it (through average
+  pooling and Flatten); one with no such neighbour becomes an element-wise
+  affine linear node (see :mod:`tfxai.folding`).
 * :func:`mark_constant_affine` retypes raw operations of one tensor and
   constants (``x / 255``, ``x - mean``, ``x * 0.5``) as :class:`ConstantAffine`.
 * :func:`mark_gates` finds the gate of element-wise products (squeeze-and-
@@ -33,35 +34,41 @@ from __future__ import annotations
 import keras
 
 from tfxai import linear
-from tfxai.graph import GraphView, Node, application_layer_classes, raw_op_classes
+from tfxai.folding import AFFINE_LAYERS, NO_OPS, fold_affine, linear_node  # noqa: F401 (re-exported)
+from tfxai.graph import GraphView, Node, raw_op_classes
 from tfxai.rules import transformer
+from tfxai.signs import is_rectifier  # noqa: F401 (re-exported)
 
 
-def canonize(view: GraphView) -> GraphView:
+def canonize(view: GraphView, canonizers=None) -> GraphView:
     """Apply every canonizer, in order.
 
     Parameters
     ----------
     view : GraphView
         The view from :func:`tfxai.graph.build_view`.
+    canonizers : sequence of callable, optional
+        Default :data:`CANONIZERS`; :data:`KEEP_INTERMEDIATES` for analyzers
+        that read intermediate tensors of the model.
 
     Returns
     -------
     GraphView
         An equivalent view whose weighted layers are linear nodes.
     """
-    view = view.replace(nodes=tuple(_canonize_inner(node) for node in view.nodes))
-    for canonizer in CANONIZERS:
+    canonizers = CANONIZERS if canonizers is None else canonizers
+    view = view.replace(nodes=tuple(_canonize_inner(node, canonizers) for node in view.nodes))
+    for canonizer in canonizers:
         view = canonizer(view)
     return view
 
 
-def _canonize_inner(node: Node) -> Node:
+def _canonize_inner(node: Node, canonizers) -> Node:
     """A node captured per sample gets its inner graph canonized too (its outputs are not explained: no softmax strip)."""
     if node.inner is None:
         return node
-    inner = node.inner.replace(nodes=tuple(_canonize_inner(n) for n in node.inner.nodes))
-    for canonizer in CANONIZERS:
+    inner = node.inner.replace(nodes=tuple(_canonize_inner(n, canonizers) for n in node.inner.nodes))
+    for canonizer in canonizers:
         if canonizer is not strip_softmax:
             inner = canonizer(inner)
     return node.replace(inner=inner)
@@ -80,15 +87,6 @@ SPLIT_ACTIVATION = "split_activation"
 
 RETYPING_REWRITES = (SPLIT_ACTIVATION, "mark_constant_affine", "mark_gates")
 """Rewrites after which a node no longer computes its layer's own output (it has another type)."""
-
-
-def linear_node(node: Node, lmap: linear.LinearMap, canonizer: str, **changes) -> Node:
-    """A node computing ``lmap.forward`` on its single input with its weights."""
-
-    def forward(values, params):
-        return [lmap.forward(values[0], *params)]
-
-    return node.rewritten(canonizer, forward=forward, params=lmap.weights, **changes)
 
 
 def activation_node(source: Node, z_key, function) -> Node:
@@ -132,87 +130,6 @@ def linearize(view: GraphView) -> GraphView:
         nodes.append(linear_node(node, lmap, "linearize", outputs=(z_key,)))
         nodes.append(activation_node(node, z_key, node.layer.activation))
     return view.replace(nodes=tuple(nodes), shapes=shapes)
-
-
-AFFINE_LAYERS = (keras.layers.BatchNormalization,) + application_layer_classes(("convnext", "LayerScale"))
-"""Per-channel affine layers :func:`fold_affine` folds (inference BatchNorm, ConvNeXt's LayerScale)."""
-
-
-def _is_affine(node: Node) -> bool:
-    return issubclass(node.op_type, AFFINE_LAYERS) and node.params is None
-
-
-def _affine_map(layer) -> linear.LinearMap:
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return linear.batch_norm_map(layer)
-    return linear.layer_scale_map(layer)
-
-
-def fold_affine(view: GraphView) -> GraphView:
-    """Fold BatchNorm / LayerScale into the preceding linear node, else make it an affine node.
-
-    An affine layer folds when it scales the output-channel axis of a linear
-    node (Dense, Conv, DepthwiseConv, SeparableConv, ConvTranspose) that
-    nothing else reads; the node is renamed ``<linear>+<affine>``. Any other
-    BatchNorm or LayerScale (before a linear layer, after an activation,
-    alone) becomes an element-wise affine linear node, whose rule the
-    composite chooses like that of a Dense layer.
-    """
-    producers = view.producers()
-    consumers = view.consumers()
-    folded = {}  # id(linear node) -> folded node
-    dropped = set()  # id() of the folded affine nodes
-    for node in view.nodes:
-        if _is_affine(node):
-            source = producers.get(node.inputs[0])
-            if _can_fold(view, source, node, consumers):
-                folded[id(source)] = _fold(source, node)
-                dropped.add(id(node))
-    nodes = []
-    for node in view.nodes:
-        if id(node) in dropped:
-            continue
-        node = folded.get(id(node), node)
-        if _is_affine(node):
-            node = linear_node(node, _affine_map(node.layer), "fold_affine")
-        nodes.append(node)
-    return view.replace(nodes=tuple(nodes))
-
-
-def _fold(source: Node, norm_node: Node) -> Node:
-    """``s * (W x + b) + t = (W s) x + (b s + t)``, with the affine layer's scale ``s`` and shift ``t``."""
-
-    def params():
-        kernel, bias = source.params()
-        scale, shift = linear.normalization_scale_shift(norm_node.layer)
-        kernel = linear.scale_output_channels(source.op_type, kernel, scale)
-        if bias is not None:
-            bias = bias * scale
-        if shift is not None:
-            bias = shift if bias is None else bias + shift
-        return kernel, bias
-
-    return source.rewritten(
-        "fold_affine",
-        params=params,
-        outputs=norm_node.outputs,
-        name=f"{source.name}+{norm_node.name}",
-        origin=source.origin + norm_node.origin,
-    )
-
-
-def _can_fold(view, source, norm_node, consumers) -> bool:
-    if source is None or source.params is None or source.activation is not None:
-        return False
-    if not issubclass(source.op_type, tuple(linear.LINEAR_MAPS)) or issubclass(source.op_type, keras.layers.EinsumDense):
-        return False
-    z_key = norm_node.inputs[0]
-    if len(consumers.get(z_key, ())) != 1 or z_key in view.outputs:
-        return False
-    rank = len(view.shapes[z_key])
-    norm_axis = getattr(norm_node.layer, "axis", -1)
-    norm_axis = norm_axis if isinstance(norm_axis, int) else norm_axis[0]
-    return norm_axis % rank == linear.output_channel_axis(source.layer) % rank
 
 
 class ConstantAffine:
@@ -264,9 +181,6 @@ GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 _GATE_OPS = raw_op_classes("Sigmoid", "HardSigmoid")
 _RESHAPES = (keras.layers.Reshape,) + raw_op_classes("Reshape", "ExpandDims", "Squeeze")
 _RELU6_OPS = raw_op_classes("Relu6")
-_RELU_OPS = raw_op_classes("Relu", "Relu6")
-
-
 def mark_gates(view: GraphView) -> GraphView:
     """Find the gate of each element-wise product; retype it :class:`GatedProduct`, signal first.
 
@@ -352,13 +266,6 @@ def _is_clipped_relu(node) -> bool:
     return issubclass(node.op_type, _RELU6_OPS) or _activation(node) == "relu6"
 
 
-def is_rectifier(node) -> bool:
-    """Whether ``node`` is a ReLU: zero for every negative input (``max_value`` allowed)."""
-    if node.is_original and isinstance(node.layer, keras.layers.ReLU):
-        return not node.layer.negative_slope and node.layer.threshold >= 0
-    return issubclass(node.op_type, _RELU_OPS) or _activation(node) in ("relu", "relu6")
-
-
 def _signal_first(node: Node, signal: int) -> Node:
     order = [signal] + [i for i in range(len(node.inputs)) if i != signal]
     original_forward = node.forward
@@ -423,3 +330,12 @@ CANONIZERS = (
     strip_softmax,
 )
 """Every canonizer, in the order :func:`canonize` applies them."""
+
+
+def fold_affine_backward(view: GraphView) -> GraphView:
+    """:func:`~tfxai.folding.fold_affine` without forward folds: every tensor of the model stays in the view."""
+    return fold_affine(view, forward=False)
+
+
+KEEP_INTERMEDIATES = tuple(fold_affine_backward if c is fold_affine else c for c in CANONIZERS)
+"""The canonizers for analyzers that read intermediate tensors (Grad-CAM): no forward folds."""

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import keras
 
+from tfxai.errors import ModelError
+
 
 def masked_inputs_failure(in_kts) -> str | None:
     """The reason not to capture a layer whose input carries a Keras mask (a capture would lose it)."""
@@ -75,8 +77,12 @@ def static_shapes(in_kts, sequence_length):
 
 
 def check_outputs(outputs, expected: int) -> None:
-    """Raise ValueError unless the captured call returned ``expected`` symbolic tensors."""
+    """Raise ModelError unless the captured call returned ``expected`` symbolic tensors.
+
+    The walk catches it and keeps the message as the layer's
+    :attr:`~tfxai.nodes.Node.capture_failure`.
+    """
     if len(outputs) != expected:
-        raise ValueError(f"its call returned {len(outputs)} tensors where the model uses {expected}")
+        raise ModelError(f"its call returned {len(outputs)} tensors where the model uses {expected}")
     if not all(isinstance(t, keras.KerasTensor) for t in outputs):
-        raise ValueError("an output of its call does not depend on its inputs")
+        raise ModelError("an output of its call does not depend on its inputs")

@@ -9,7 +9,7 @@ composite, and, for a node tfxai cannot explain, the word "unsupported" and
 how to fix it. Nothing is traced or run, so it is fast even for large
 backbones, and it reports every problem at once. The same table backs the
 ``tfxai check MODEL`` command. Unsupported layers met when an analyzer is
-created are reported all at once by :func:`tfxai.composites.assign`.
+created are reported all at once by :func:`tfxai.assignment.assign`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 
 import keras
 
-from tfxai import composites, graph, registry
+from tfxai import assignment, composites, graph, registry, validation
 from tfxai.canonizers import canonize
 from tfxai.composites import Composite
 from tfxai.errors import ModelError, ParameterTypeError, UnknownNameError, suggest
@@ -49,6 +49,32 @@ def check_model(model) -> None:
         raise ModelError(
             f"Sequential model {model.name!r} is not built, so it has no graph yet. Start it with "
             "keras.Input(shape=...) or call model.build((None, ...)) before creating an analyzer."
+        )
+
+
+def stateful_nodes(view) -> list:
+    """Names of the nodes of ``view`` whose layer keeps state between calls (``stateful=True`` RNNs)."""
+    found = []
+    for node in view.nodes:
+        layers = [node.layer] + [getattr(node.layer, a, None) for a in ("forward_layer", "backward_layer", "layer")]
+        if any(getattr(layer, "stateful", False) is True for layer in layers if layer is not None):
+            found.append(node.name)
+    return found
+
+
+def check_stateless(view) -> None:
+    """Raise :class:`~tfxai.errors.ModelError` if a layer of ``view`` is stateful.
+
+    A stateful RNN starts each call from the state the previous call left:
+    running it to explain an input would change the user's model, and the
+    explanation would depend on what ran before. tfxai refuses such models.
+    """
+    names = stateful_nodes(view)
+    if names:
+        raise ModelError(
+            f"Model {view.name!r} has stateful recurrent layer(s) {names}: their output depends on the state "
+            "left by earlier calls, and explaining would change that state. tfxai explains stateless models. "
+            "Rebuild the model with stateful=False and copy the weights (model.get_weights() / set_weights())."
         )
 
 
@@ -184,13 +210,17 @@ def check(
     True
     """
     check_model(model)
+    if sequence_length is not None:
+        sequence_length = validation.count("sequence_length", sequence_length)
     view = canonize(graph.build_view(model, registry.needs_capture, sequence_length))
     chosen = as_composite(composite).prepend(rules)
+    stateful = stateful_nodes(view)
     report = CheckReport(
         model_name=model.name,
         composite=chosen.name or "custom",
         nodes=tuple(
-            _row(node, rule, chosen, reached) for node, rule, reached in composites.candidate_rules(view, chosen)
+            _row(node, rule, chosen, reached, stateful)
+            for node, rule, reached in assignment.candidate_rules(view, chosen)
         ),
     )
     if verbose:
@@ -220,8 +250,11 @@ def _type_name(node) -> str:
 UNREACHED = "none (no relevance reaches it)"
 
 
-def _row(node, rule, composite, reached) -> NodeReport:
+def _row(node, rule, composite, reached, stateful) -> NodeReport:
     type_name = _type_name(node)
+    if node.name in stateful:  # refused even where no relevance reaches it: running it changes its state
+        fix = "stateful: rebuild the layer with stateful=False"
+        return NodeReport(node.name, type_name, UNSUPPORTED, fix)
     if not reached:
         return NodeReport(node.name, type_name, UNREACHED)
     if rule is None:

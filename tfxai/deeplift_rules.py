@@ -33,6 +33,7 @@ from tfxai.canonizers import activation_name
 from tfxai.errors import ParameterError, UnsupportedLayerError
 from tfxai.graph import raw_op_classes
 from tfxai.rules import NodeState, Rule, negative, positive, vjp
+from tfxai.rules.engine import node_function
 
 L = keras.layers
 
@@ -53,6 +54,7 @@ MAX_TYPES = (
 
 LINEAR_TYPES = (
     registry.LINEAR
+    + registry.AFFINE
     + registry.IDENTITIES
     + tuple(t for t in registry.ROUTES if not issubclass(t, MAX_TYPES))
     + registry.POOLING
@@ -126,7 +128,7 @@ class SecantMax(Rescale):
     """
 
     def backward(self, node, state, relevance):
-        function = lambda *v: node.forward(list(v), state.params)[0]
+        function = node_function(node, state.params)  # in the inputs' dtype (float32 under mixed precision)
         xs, refs = state.inputs, state.reference.inputs
         deltas = [x - r for x, r in zip(xs, refs)]
         d = 0.5 * (_jvp(function, xs, deltas) + _jvp(function, refs, deltas))
@@ -175,7 +177,8 @@ class RevealCancel(Rule):
         self.tolerance = float(tolerance)
 
     def _g(self, z):
-        return self.activation.forward([z], None)[0]
+        """The nonlinearity at ``z``, in ``z``'s dtype (under mixed precision the layer computes in float16)."""
+        return node_function(self.activation, None)(z)
 
     def backward(self, node, state, relevance):
         a, a_ref = state.inputs[0], state.reference.inputs[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -27,11 +28,15 @@ class InputSpec:
         Static shape, batch axis (``None``) included.
     dtype : str
         Dtype name, e.g. ``"float32"``.
+    vocabulary : int or None
+        For token ids read by ``Embedding`` layers: the smallest of their
+        ``input_dim``; every id must lie in ``[0, vocabulary)``.
     """
 
     name: str
     shape: tuple
     dtype: str
+    vocabulary: int | None = None
 
     def tensor_spec(self) -> tf.TensorSpec:
         """TensorSpec with a ``None`` batch dimension."""
@@ -41,9 +46,19 @@ class InputSpec:
 def specs_of(view) -> list:
     """InputSpec of each input of a GraphView."""
     return [
-        InputSpec(name, view.shapes[key], view_dtype)
+        InputSpec(name, view.shapes[key], view_dtype, _vocabulary(view, key))
         for name, key, view_dtype in zip(view.input_names, view.inputs, view.input_dtypes)
     ]
+
+
+def _vocabulary(view, key) -> int | None:
+    """The smallest ``input_dim`` of the Embedding layers reading the model input ``key`` directly."""
+    sizes = [
+        int(node.layer.input_dim)
+        for node in view.nodes
+        if key in node.inputs[:1] and isinstance(node.layer, keras.layers.Embedding)
+    ]
+    return min(sizes) if sizes else None
 
 
 def split_structure(x, specs):
@@ -85,6 +100,7 @@ def validate(arrays: list, specs: list) -> list:
         array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)
         _check_shape(array, spec)
         array = _cast(array, spec)
+        _check_token_ids(array, spec)
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             bad = np.unique(np.nonzero(~np.isfinite(array))[0])[:10].tolist()
             raise InputError(f"Input {spec.name!r} contains NaN or Inf (samples {bad}). Expected finite values.")
@@ -105,6 +121,19 @@ def _check_shape(array, spec):
         raise InputError(
             f"Input {spec.name!r} expects shape {shown}. Received: shape {array.shape}. "
             + _shape_hint(array.shape, expected)
+        )
+
+
+def _check_token_ids(array, spec):
+    if spec.vocabulary is None or not array.size:
+        return
+    bad = (array < 0) | (array >= spec.vocabulary)
+    if np.any(bad):
+        samples = np.unique(np.nonzero(bad)[0])[:10].tolist()
+        raise InputError(
+            f"Input {spec.name!r} holds token ids for an Embedding of input_dim={spec.vocabulary}: "
+            f"expected ids in [0, {spec.vocabulary}). Received: ids from {array.min()} to {array.max()} "
+            f"(samples {samples})."
         )
 
 
@@ -153,9 +182,7 @@ def _cast(array, spec):
 def batches(arrays: list, batch_size: int | None):
     """Yield lists of array slices of at most ``batch_size`` samples."""
     total = len(arrays[0])
-    size = total if not batch_size else int(batch_size)
-    if size <= 0 and total:
-        raise InputError(f"batch_size must be a positive integer. Received: batch_size={batch_size}")
+    size = total if batch_size is None else int(batch_size)
     for start in range(0, total, max(size, 1)):
         yield [a[start : start + size] for a in arrays]
 

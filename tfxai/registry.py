@@ -35,10 +35,18 @@ CONV = (
 """Convolutions (depthwise, separable and transposed included)."""
 
 AFFINE = tuple(canonizers.AFFINE_LAYERS)
-"""Element-wise affine layers left after canonization (BatchNorm / LayerScale not foldable)."""
+"""Element-wise affine layers left after canonization (a BatchNorm / LayerScale that could not be folded).
 
-LINEAR = DENSE + CONV + AFFINE
-"""Every layer type whose weights linear rules use and modify."""
+Each output depends on ONE input, so they are not ruled like Dense layers: by
+default relevance passes through them unchanged (zennit's choice for a
+BatchNorm it cannot merge). ``rules=[(registry.AFFINE, tfxai.rules.Epsilon())]``
+applies LRP-epsilon (LRP-0 with ``Z()``) to them instead, which lets the shift
+``t`` absorb its share. Rules that split contributions by sign
+(``AlphaBeta``, ``ZPlus``) are refused there: with one contribution per
+output, alpha-beta returns ``alpha`` times the relevance."""
+
+LINEAR = DENSE + CONV
+"""The weighted layer types whose rule composites choose (element-wise affine nodes excluded)."""
 
 ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax) + raw_op_classes(
     "Relu",
@@ -146,6 +154,7 @@ NORMALIZATIONS = (L.LayerNormalization, L.GroupNormalization)
 """Normalisations over features (their scale is treated as a constant)."""
 
 _BUILTIN = (
+    (AFFINE, rules.Pass()),
     (ACTIVATIONS, rules.Pass()),
     (IDENTITIES, rules.Pass()),
     (ROUTES, rules.Route()),

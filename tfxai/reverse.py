@@ -6,6 +6,8 @@ unroll once at trace time into one graph.
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
 from tfxai.graph import GraphView, keras_mask
@@ -43,6 +45,8 @@ def forward(view: GraphView, inputs: list, overrides: dict | None = None):
             values.update((key, overrides[key]) for key in node.outputs)
             continue
         node_inputs = [values[key] for key in node.inputs]
+        if node.params is not None:  # a linear node: cast its input as Keras' autocast would
+            node_inputs = [_to_compute_dtype(x, node.layer) for x in node_inputs]
         params = node.params() if node.params is not None else None
         masks = [keras_mask(x) for x in node_inputs]  # before the call: some layers detach them
         node_outputs = node.forward(node_inputs, params)
@@ -52,10 +56,48 @@ def forward(view: GraphView, inputs: list, overrides: dict | None = None):
     return values, states
 
 
+def _to_compute_dtype(x, layer):
+    dtype = tf.as_dtype(getattr(layer, "compute_dtype", None) or x.dtype)
+    return tf.cast(x, dtype) if x.dtype.is_floating and dtype.is_floating and x.dtype != dtype else x
+
+
+HALF_PRECISION = (tf.float16, tf.bfloat16)
+"""Dtypes the backward walk promotes to float32."""
+
+
+def promote(x):
+    """``x`` in float32 if it is float16 / bfloat16 (else unchanged; ``None`` stays ``None``).
+
+    Under mixed precision the forward replay runs in the model's compute
+    dtype (float16 has 11 significant bits and overflows above 65504), but
+    relevance is propagated in float32: a denominator ``z_k`` of a few 1e-5
+    (or a stabiliser ``epsilon`` of 1e-7, below float16's smallest normal
+    number 6e-5) would otherwise turn ``R_k / z_k`` into an overflow or a
+    loss of every significant bit.
+    """
+    return tf.cast(x, tf.float32) if x is not None and x.dtype in HALF_PRECISION else x
+
+
+def promoted_state(state: NodeState) -> NodeState:
+    """A node's forward state with every half-precision tensor in float32 (subclass fields recursively)."""
+    changes = {
+        "inputs": [promote(x) for x in state.inputs],
+        "outputs": [promote(y) for y in state.outputs],
+        "params": None if state.params is None else tuple(promote(p) for p in state.params),
+    }
+    for field in dataclasses.fields(state):
+        value = getattr(state, field.name)
+        if isinstance(value, NodeState):
+            changes[field.name] = promoted_state(value)
+    return dataclasses.replace(state, **changes)
+
+
 def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> dict:
     """Walk the nodes backwards, applying each node's rule.
 
-    Relevance arriving at one tensor from several consumers is summed.
+    Relevance arriving at one tensor from several consumers is summed. It is
+    computed in float32 where the forward pass ran in float16 or bfloat16
+    (see :func:`promote`).
 
     Parameters
     ----------
@@ -74,12 +116,12 @@ def propagate(view: GraphView, assignment: dict, states: dict, start: dict) -> d
         Tensor key -> relevance for every tensor relevance reached that no node
         produces (the model inputs).
     """
-    relevance = dict(start)
+    relevance = {key: promote(r) for key, r in start.items()}
     for node in reversed(view.nodes):
         incoming = [relevance.pop(key, None) for key in node.outputs]
         if all(r is None for r in incoming) or node.name not in assignment:
-            continue  # a node without a rule is one no rule carries relevance to (see composites.assign)
-        state = states[node.name]
+            continue  # a node without a rule is one no rule carries relevance to (see assignment.assign)
+        state = promoted_state(states[node.name])
         incoming = [tf.zeros_like(out) if r is None else r for r, out in zip(incoming, state.outputs)]
         outgoing = assignment[node.name].backward(node, state, incoming)
         for key, r in zip(node.inputs, outgoing):

@@ -66,6 +66,24 @@ Raw element-wise operations (``x + c``, ``maximum(x, c)``) are left out: they
 may take constants of either sign."""
 
 
+_RELU_OPS = raw_op_classes("Relu", "Relu6")
+RECTIFIER_ACTIVATIONS = ("relu", "relu6")
+
+
+def is_rectifier(node) -> bool:
+    """Whether ``node`` is a ReLU: zero for every negative input (``max_value`` allowed)."""
+    if node.is_original and isinstance(node.layer, L.ReLU):
+        return not node.layer.negative_slope and node.layer.threshold >= 0
+    return issubclass(node.op_type, _RELU_OPS) or _activation_name(node) in RECTIFIER_ACTIVATIONS
+
+
+def _activation_name(node):
+    """The element-wise activation ``node`` applies: split off a layer, or an ``Activation`` layer."""
+    if node.activation is not None or not (node.is_original and isinstance(node.layer, L.Activation)):
+        return node.activation
+    return getattr(node.layer.activation, "__name__", None)
+
+
 def nonnegative_keys(view: GraphView, unknown=()) -> frozenset:
     """Keys of the tensors of ``view`` that are ``>= 0`` for every input.
 
@@ -81,8 +99,6 @@ def nonnegative_keys(view: GraphView, unknown=()) -> frozenset:
     -------
     frozenset of TensorKey
     """
-    from tfxai.canonizers import is_rectifier  # canonizers -> rules -> reverse -> signs: import on use
-
     found = set()
     for node in view.nodes:
         if is_rectifier(node):

@@ -27,18 +27,12 @@ from tfxai.analyzers.factory import (
     rule_variant,
     uniform_lrp,
 )
-from tfxai.analyzers.gradient import (
-    Gradient,
-    InputTimesGradient,
-    IntegratedGradients,
-    NoiseTunnel,
-    SmoothGrad,
-    SquareGrad,
-    VarGrad,
-)
+from tfxai.analyzers.gradient import Gradient, InputTimesGradient
 from tfxai.analyzers.guided import Deconvnet, GuidedBackprop
+from tfxai.analyzers.integrated import IntegratedGradients
 from tfxai.analyzers.lime import LIME
 from tfxai.analyzers.lrp import LRP
+from tfxai.analyzers.noise import NoiseTunnel, SmoothGrad, SquareGrad, VarGrad
 from tfxai.analyzers.occlusion import Occlusion
 from tfxai.analyzers.rise import RISE
 from tfxai.analyzers.scorecam import ScoreCAM

@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
-from tfxai import checks, export, inputs, registry, reverse
+from tfxai import checks, export, inputs, registry, reverse, validation
 from tfxai.analyzers import distributed
-from tfxai.canonizers import canonize
+from tfxai.canonizers import CANONIZERS, canonize
 from tfxai.errors import InputError, ParameterError
 from tfxai.graph import build_view
 
@@ -94,19 +94,25 @@ class Analyzer:
         stripped).
     """
 
+    canonizers = CANONIZERS
+    """The canonizers the analyzer applies (see :func:`tfxai.canonizers.canonize`)."""
+
     def __init__(
         self, model, *, output_index: int = 0, jit_compile: bool = False, sequence_length: int | None = None
     ):
         checks.check_model(model)
+        if sequence_length is not None:
+            sequence_length = validation.count("sequence_length", sequence_length)
         self.model = model
-        self.view = canonize(build_view(model, registry.needs_capture, sequence_length))
-        if not 0 <= int(output_index) < len(self.view.outputs):
+        self.view = canonize(build_view(model, registry.needs_capture, sequence_length), self.canonizers)
+        checks.check_stateless(self.view)
+        self.output_index = validation.count("output_index", output_index, minimum=0)
+        if self.output_index >= len(self.view.outputs):
             raise ParameterError(
                 f"output_index must be in [0, {len(self.view.outputs)}) for model "
                 f"{model.name!r}. Received: output_index={output_index}"
             )
-        self.output_index = int(output_index)
-        self.jit_compile = bool(jit_compile)
+        self.jit_compile = validation.flag("jit_compile", jit_compile)
         self.input_specs = inputs.specs_of(self.view)
         self._compiled = {}
 
@@ -208,10 +214,10 @@ class Analyzer:
             whole output at once. Indices count over the flattened non-batch
             axes of the explained output.
         batch_size : int, optional
-            Analyse at most this many samples at a time.
+            Analyse at most this many samples at a time (an integer >= 1).
         return_delta : bool
             Also return, per sample, the explained output minus the summed
-            input relevance (the conservation delta).
+            input relevance (the conservation delta, computed in float64).
         verbose : int
             1 shows a Keras progress bar that counts samples (not batches).
         strategy : tf.distribute.Strategy, optional
@@ -224,21 +230,25 @@ class Analyzer:
         Returns
         -------
         relevance : numpy.ndarray, list or dict of numpy.ndarray
-            Same structure and shapes as ``x``.
+            Same structure and shapes as ``x``; float32 for models that run in
+            float16 or bfloat16 (mixed precision).
         delta : numpy.ndarray, only with ``return_delta=True``
             Shape ``(n_samples,)``.
         """
         mode, target = _selection_mode(neuron_selection)
+        if batch_size is not None:
+            batch_size = validation.count("batch_size", batch_size)
+        return_delta = validation.flag("return_delta", return_delta)
+        verbose = validation.count("verbose", verbose, minimum=0)
         kind, total, steps = self._steps(x, mode, target, batch_size, strategy)
         progress = keras.utils.Progbar(total, verbose=1) if verbose else None
         relevance, deltas, done = [], [], 0
         for batch_relevance, explained in steps:
             n = len(explained)
-            summed = sum(
-                tf.reduce_sum(tf.reshape(tf.cast(r, explained.dtype), (n, -1)), axis=1) for r in batch_relevance
-            )
-            relevance.append([r.numpy() for r in batch_relevance])
-            deltas.append((explained - summed).numpy())
+            batch_relevance = [reverse.promote(r).numpy() for r in batch_relevance]
+            summed = sum(r.reshape(n, -1).sum(axis=1, dtype=np.float64) for r in batch_relevance)
+            relevance.append(batch_relevance)
+            deltas.append(reverse.promote(explained).numpy().astype(np.float64) - summed)
             done += n
             if progress is not None:
                 progress.update(done)

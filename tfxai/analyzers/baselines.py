@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfxai import validation
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
-from tfxai.errors import ParameterError
 
 
 class InputAnalyzer(Analyzer):
@@ -45,10 +45,8 @@ class RandomAnalyzer(Analyzer):
 
     def __init__(self, model, *, stddev: float = 1.0, seed: int = 0, **kwargs):
         super().__init__(model, **kwargs)
-        if not float(stddev) >= 0:
-            raise ParameterError(f"stddev must be >= 0. Received: stddev={stddev!r}")
-        self.stddev = float(stddev)
-        self.seed = int(seed)
+        self.stddev = validation.number("stddev", stddev, minimum=0)
+        self.seed = validation.integer("seed", seed)
 
     def relevance(self, xs, forward):
         keys = tf.bitwise.bitwise_xor(fingerprint(xs), tf.constant(self.seed, tf.int64))

@@ -13,15 +13,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfxai.errors import ParameterError
-
-
-def check_count(name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``, or a ValueError that names it."""
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
 
 def fold(step, total: int, chunk_size: int, combine):
     """Run ``step`` over ``range(total)`` in chunks and combine the results.
@@ -111,3 +102,8 @@ def scatter_rows(values, indices, valid, total: int):
     """
     placement = tf.one_hot(indices, total, dtype=values.dtype) * tf.cast(valid, values.dtype)[:, None]
     return tf.tensordot(placement, values, axes=[[0], [0]])
+
+
+def fixed_selection(mask, chunk: int):
+    """A ``select`` that marks, in every stacked variant, the neurons chosen on the clean input."""
+    return lambda y: repeat_variants(mask, chunk)

@@ -27,8 +27,8 @@ import tensorflow as tf
 
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
-from tfxai.canonizers import activation_name
-from tfxai.errors import EmptyMapWarning, ModelError, ParameterError
+from tfxai.canonizers import KEEP_INTERMEDIATES, activation_name
+from tfxai.errors import EmptyMapWarning, ModelError, ParameterError, ParameterTypeError
 from tfxai.graph import build_view, raw_op_classes
 
 L = keras.layers
@@ -81,7 +81,11 @@ class GradCAM(Analyzer):
     explanations from deep networks via gradient-based localization. ICCV.
     """
 
+    canonizers = KEEP_INTERMEDIATES  # the feature map must stay a tensor of the view
+
     def __init__(self, model, *, layer: str | None = None, **kwargs):
+        if layer is not None and not isinstance(layer, str):
+            raise ParameterTypeError(f"layer must be a layer name (str) or None. Received: layer={layer!r}")
         super().__init__(model, **kwargs)
         node, self.key = _feature_map(model, self.view, layer)
         self.feature_map = node.name

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfxai import deeplift_rules, reverse
+from tfxai import deeplift_rules, reverse, validation
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer, explained_value
-from tfxai.analyzers.gradient import baseline_tensors, check_baseline, per_input
+from tfxai.analyzers.integrated import baseline_tensors, check_baseline, per_input
 from tfxai.errors import ModelError, ParameterError
 
 
@@ -37,7 +37,7 @@ class DeepLIFT(Analyzer):
         :class:`~tfxai.errors.UnsupportedLayerError`.
     baseline : "zero", "blur", float, array-like, or list of those
         The reference input, as for
-        :class:`~tfxai.analyzers.gradient.IntegratedGradients` (default zeros).
+        :class:`~tfxai.analyzers.integrated.IntegratedGradients` (default zeros).
     reveal_cancel : bool
         Use the reveal-cancel rule for nonlinearities that follow a weighted
         layer (default False: rescale everywhere). Nonlinearities after a
@@ -75,9 +75,7 @@ class DeepLIFT(Analyzer):
         self.baselines = per_input(baseline, len(self.input_specs))
         for spec, base in zip(self.input_specs, self.baselines):
             check_baseline(spec, base)
-        if not float(blur_sigma) > 0:
-            raise ParameterError(f"blur_sigma must be > 0. Received: blur_sigma={blur_sigma!r}")
-        self.blur_sigma = float(blur_sigma)
+        self.blur_sigma = validation.number("blur_sigma", blur_sigma, minimum=0, exclusive=True)
 
     def references(self, xs):
         """The reference of each input for a batch."""
@@ -132,7 +130,7 @@ class DeepSHAP(DeepLIFT):
     def __init__(self, model, *, background, reveal_cancel: bool = False, chunk_size: int = 8, **kwargs):
         super().__init__(model, reveal_cancel=reveal_cancel, **kwargs)
         self.background = background_arrays(self.input_specs, background)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
 
     def relevance(self, xs, forward):
         count = len(self.background[0])
@@ -190,7 +188,9 @@ def background_arrays(specs, background) -> list:
             raise ParameterError(f"The background of input {spec.name!r} contains NaN or Inf.")
         result.append(array)
     if len({len(a) for a in result}) > 1:
-        raise ParameterError(f"Every input's background needs the same K. Received {[len(a) for a in result]}.")
+        raise ParameterError(
+            f"Every input's background needs the same K. Received {[len(a) for a in result]}."
+        )
     return result
 
 

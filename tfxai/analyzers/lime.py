@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
-from tfxai.analyzers import batched
+from tfxai import validation
 from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.features import baseline_arrays, coalition_scores, feature_groups
 from tfxai.errors import ParameterError
@@ -101,15 +99,11 @@ class LIME(Analyzer):
         super().__init__(model, **kwargs)
         self.groups = feature_groups(self.input_specs, features, grid_size)
         self.baselines = baseline_arrays(self.input_specs, baseline)
-        self.n_samples = batched.check_count("n_samples", n_samples)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
-        if not (math.isfinite(float(kernel_width)) and float(kernel_width) > 0):
-            raise ParameterError(
-                f"kernel_width must be a finite number > 0. Received: kernel_width={kernel_width!r}"
-            )
-        if not (math.isfinite(float(ridge)) and float(ridge) >= 0):
-            raise ParameterError(f"ridge must be a finite number >= 0. Received: ridge={ridge!r}")
-        self.kernel_width, self.ridge, self.seed = float(kernel_width), float(ridge), int(seed)
+        self.n_samples = validation.count("n_samples", n_samples)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
+        self.kernel_width = validation.number("kernel_width", kernel_width, minimum=0, exclusive=True)
+        self.ridge = validation.number("ridge", ridge, minimum=0)
+        self.seed = validation.integer("seed", seed)
         rng = np.random.default_rng(self.seed)
         self.coalitions = rng.integers(0, 2, (self.n_samples, self.groups.count)).astype(np.float64)
         self.coalitions[0] = 1.0

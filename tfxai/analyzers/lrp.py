@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tfxai import composites, registry, reverse, rules
+from tfxai import assignment, composites, reverse, rules
 from tfxai.analyzers.base import Analyzer
 from tfxai.composites import FIRST, Composite
-from tfxai.errors import ParameterError
+from tfxai.errors import ParameterError, ParameterTypeError
 
 
 class LRP(Analyzer):
@@ -44,10 +44,14 @@ class LRP(Analyzer):
             composite = composites.default_composite()
         elif isinstance(composite, str):
             composite = composites.get_composite(composite)
+        elif not isinstance(composite, Composite):
+            raise ParameterTypeError(
+                f"composite must be a Composite, a composite name or None. Received: composite={composite!r}"
+            )
         if input_layer_rule is not None:
             composite = composite.prepend([(FIRST, _as_input_rule(input_layer_rule))])
         self.composite = composite.prepend(rules)
-        self.assignment = composites.assign(self.view, self.composite)
+        self.assignment = assignment.assign(self.view, self.composite)
 
     def relevance(self, xs, forward):
         start = {self.explained_key(): forward.start}

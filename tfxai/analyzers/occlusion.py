@@ -18,10 +18,10 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfxai import reverse
+from tfxai import reverse, validation
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer, explained_value
-from tfxai.errors import ModelError, ParameterError
+from tfxai.errors import ModelError, ParameterError, ParameterTypeError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +83,11 @@ def _per_axis(name, value, sample):
     given = value
     if _is_int(value):
         value = (int(value),) * (rank if rank == 1 else rank - 1)
-    value = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if not isinstance(value, (tuple, list)) or not all(_is_int(v) for v in value):
+        raise ParameterTypeError(
+            f"{name} must be a positive int or a tuple of positive ints. Received: {name}={given!r}"
+        )
+    value = tuple(value)
     if len(value) == rank - 1 and rank > 1:
         value = value + (sample[-1],)
     if len(value) != rank or not all(_is_int(v) and v >= 1 for v in value):
@@ -142,7 +146,7 @@ class Occlusion(Analyzer):
     def __init__(self, model, *, window=8, stride=None, baseline=0.0, chunk_size: int = 16, **kwargs):
         super().__init__(model, **kwargs)
         self.plans = [plan_windows(spec, window, stride) for spec in self.input_specs]
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
         values = baseline if isinstance(baseline, (list, tuple)) else [baseline] * len(self.input_specs)
         if len(values) != len(self.input_specs):
             raise ParameterError(
@@ -151,7 +155,7 @@ class Occlusion(Analyzer):
             )
         self.baselines = []
         for spec, value in zip(self.input_specs, values):
-            array = np.asarray(value, np.float64)
+            array = validation.finite_array(f"baseline (of input {spec.name!r})", value)
             try:
                 np.broadcast_shapes(array.shape, tuple(spec.shape[1:]))
             except ValueError:

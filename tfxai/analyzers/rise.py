@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfxai import validation
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.cam import resize_linear
@@ -71,17 +72,18 @@ class RISE(Analyzer):
     ):
         super().__init__(model, **kwargs)
         self.spatial = spatial_shape(self.input_specs, "RISE")
-        self.n_masks = batched.check_count("n_masks", n_masks)
-        self.grid_size = batched.check_count("grid_size", grid_size)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
-        if not 0 < float(keep_probability) <= 1:
+        self.n_masks = validation.count("n_masks", n_masks)
+        self.grid_size = validation.count("grid_size", grid_size)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
+        keep_probability = validation.number("keep_probability", keep_probability, minimum=0, exclusive=True)
+        if keep_probability > 1:
             raise ParameterError(
                 f"keep_probability must be in (0, 1]. Received: keep_probability={keep_probability!r}"
             )
         self.keep_probability = float(keep_probability)
         self.baselines = baseline_arrays(self.input_specs, baseline)
         self.cells = tuple(-(-size // self.grid_size) for size in self.spatial)
-        rng = np.random.default_rng(int(seed))
+        rng = np.random.default_rng(validation.integer("seed", seed))
         grid_shape = (self.n_masks,) + (self.grid_size,) * len(self.spatial)
         self.grids = (rng.uniform(size=grid_shape) < self.keep_probability).astype(np.float32)
         self.shifts = np.stack([rng.integers(0, cell, self.n_masks) for cell in self.cells], axis=1)
@@ -105,7 +107,8 @@ class RISE(Analyzer):
             masks = tf.cast(self.masks(indices), x.dtype)
             keep = masks[:, None, ..., None]
             rows = [batched.stack_variants(keep * x[None] + (1 - keep) * base)]
-            weights = scores(self, rows, forward.mask, chunk) * tf.cast(valid, x.dtype)[:, None]
+            weights = tf.cast(scores(self, rows, forward.mask, chunk), x.dtype)  # scores: float16 if mixed
+            weights = weights * tf.cast(valid, x.dtype)[:, None]
             return [tf.tensordot(weights, masks, axes=[[0], [0]])]
 
         total = batched.fold(step, self.n_masks, chunk, batched.add)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfxai import reverse
+from tfxai import reverse, validation
 from tfxai.analyzers import batched
 from tfxai.analyzers.base import explained_value
 from tfxai.analyzers.cam import GradCAM
@@ -50,7 +50,7 @@ class ScoreCAM(GradCAM):
     def __init__(self, model, *, layer: str | None = None, baseline=0.0, chunk_size: int = 16, **kwargs):
         super().__init__(model, layer=layer, **kwargs)
         self.baselines = baseline_arrays(self.input_specs, baseline)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
         self.channels = int(self.view.shapes[self.key][self.channel_axis])
 
     def watched(self, xs):
@@ -84,9 +84,8 @@ class ScoreCAM(GradCAM):
         def step(indices, valid):
             maps = tf.gather(channels_first, indices)
             rows = self.masked(xs, batched.stack_variants(maps))
-            alpha = (scores(self, rows, forward.mask, chunk) - base_score[None]) * tf.cast(valid, maps.dtype)[
-                :, None
-            ]
+            alpha = tf.cast(scores(self, rows, forward.mask, chunk) - base_score[None], maps.dtype)
+            alpha = alpha * tf.cast(valid, maps.dtype)[:, None]  # maps may be float16, the scores float32
             alpha = tf.reshape(alpha, tf.concat([tf.shape(alpha), [1] * (maps.shape.rank - 2)], axis=0))
             return [tf.reduce_sum(alpha * maps, axis=0)]
 

@@ -21,11 +21,12 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfxai import validation
 from tfxai.analyzers import batched, features
 from tfxai.analyzers.base import Analyzer, explained_value
 from tfxai.analyzers.deeplift import background_arrays, expected_output, require_float_inputs
 from tfxai.analyzers.features import baseline_arrays, feature_groups
-from tfxai.analyzers.gradient import Gradient, _fixed_selection
+from tfxai.analyzers.gradient import Gradient
 from tfxai.errors import ParameterError
 
 
@@ -86,14 +87,10 @@ class GradientSHAP(Gradient):
         super().__init__(model, **kwargs)
         require_float_inputs(self, "GradientSHAP")
         self.background = background_arrays(self.input_specs, background)
-        self.n_samples = batched.check_count("n_samples", n_samples)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
-        if not (float(noise_scale) >= 0 and math.isfinite(float(noise_scale))):
-            raise ParameterError(
-                f"noise_scale must be a finite number >= 0. Received: noise_scale={noise_scale!r}"
-            )
-        self.noise_scale = float(noise_scale)
-        self.seed = int(seed)
+        self.n_samples = validation.count("n_samples", n_samples)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
+        self.noise_scale = validation.number("noise_scale", noise_scale, minimum=0)
+        self.seed = validation.integer("seed", seed)
         rng = np.random.default_rng(self.seed)
         self.picks = rng.integers(0, len(self.background[0]), self.n_samples)
         self.alphas = rng.uniform(0.0, 1.0, self.n_samples)
@@ -123,7 +120,7 @@ class GradientSHAP(Gradient):
                 a = batched.expand_like(tf.cast(alpha, x.dtype), x)
                 points.append(batched.stack_variants(start + a * span))
                 spans.append(batched.stack_variants(span))
-            grads = self.gradients(points, self.forward_pass(points, _fixed_selection(mask, chunk)))
+            grads = self.gradients(points, self.forward_pass(points, batched.fixed_selection(mask, chunk)))
             weight = tf.cast(valid, tf.float64) / self.n_samples
             return [batched.weighted_sum(weight, s * g, chunk) for s, g in zip(spans, grads)]
 
@@ -242,9 +239,9 @@ class KernelSHAP(Analyzer):
         super().__init__(model, **kwargs)
         self.groups = feature_groups(self.input_specs, features, grid_size)
         self.baselines = baseline_arrays(self.input_specs, baseline)
-        self.n_samples = batched.check_count("n_samples", n_samples)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
-        self.seed = int(seed)
+        self.n_samples = validation.count("n_samples", n_samples)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
+        self.seed = validation.integer("seed", seed)
         rng = np.random.default_rng(self.seed)
         self.coalitions, self.weights = shapley_design(self.groups.count, self.n_samples, rng)
         self.projection = (

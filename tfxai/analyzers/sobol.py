@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfxai.analyzers import batched
+from tfxai import validation
 from tfxai.analyzers.base import Analyzer
 from tfxai.analyzers.features import baseline_arrays, coalition_scores, feature_groups
 
@@ -127,9 +127,11 @@ class SobolAttribution(Analyzer):
         super().__init__(model, **kwargs)
         self.groups = feature_groups(self.input_specs, features, grid_size)
         self.baselines = baseline_arrays(self.input_specs, baseline)
-        self.n_designs = batched.check_count("n_designs", n_designs, minimum=2)
-        self.chunk_size = batched.check_count("chunk_size", chunk_size)
-        design = scrambled_halton(self.n_designs, 2 * self.groups.count, np.random.default_rng(int(seed)))
+        self.n_designs = validation.count("n_designs", n_designs, minimum=2)
+        self.chunk_size = validation.count("chunk_size", chunk_size)
+        design = scrambled_halton(
+            self.n_designs, 2 * self.groups.count, np.random.default_rng(validation.integer("seed", seed))
+        )
         self.masks = saltelli_masks(design)
 
     def relevance(self, xs, forward):

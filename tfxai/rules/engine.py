@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfxai import validation
 from tfxai.errors import ModelError
 
 
@@ -75,7 +76,7 @@ def vjp(function, xs: Sequence, cotangent):
     with tf.GradientTape() as tape:
         for x in xs:
             tape.watch(x)
-        y = function(*xs)
+        y = _like(function(*xs), cotangent)
     return tape.gradient(
         y, xs, output_gradients=cotangent, unconnected_gradients=tf.UnconnectedGradients.ZERO
     )
@@ -119,6 +120,13 @@ class Rule:
 
     requires_weights = False
 
+    def check_node(self, node, input_shapes: list) -> None:
+        """Raise if the rule's parameters cannot apply to ``node`` (called when rules are assigned).
+
+        ``input_shapes`` are the static shapes of the node's inputs, batch
+        axis included. The default accepts every node.
+        """
+
     def backward(self, node, state: NodeState, relevance: list) -> list:
         """Relevance of each input of ``node`` from the relevance of its outputs.
 
@@ -160,9 +168,28 @@ def _param_key(value):
     return value
 
 
+def _like(y, reference):
+    """``y`` (a tensor or list of tensors) cast to the float dtype of ``reference``.
+
+    A Keras layer under a mixed-precision policy casts its inputs to its
+    compute dtype (float16); the backward walk runs in float32, so outputs
+    are cast back to the dtype the walk uses.
+    """
+    if isinstance(y, (list, tuple)):
+        refs = reference if isinstance(reference, (list, tuple)) else [reference] * len(y)
+        return [_like(t, r) for t, r in zip(y, refs)]
+    if reference is None or not y.dtype.is_floating or not reference.dtype.is_floating:
+        return y
+    return tf.cast(y, reference.dtype) if y.dtype != reference.dtype else y
+
+
+def _first_float(xs):
+    return next((x for x in xs if x.dtype.is_floating), None)
+
+
 def node_function(node, params):
-    """``f(*inputs) -> first output`` of a node with fixed ``params``."""
-    return lambda *xs: node.forward(list(xs), params)[0]
+    """``f(*inputs) -> first output`` of a node with fixed ``params``, in the dtype of its inputs."""
+    return lambda *xs: _like(node.forward(list(xs), params)[0], _first_float(xs))
 
 
 def single_input(state: NodeState, rule) -> Any:
@@ -259,7 +286,7 @@ class LinearRule(TermRule):
     """
 
     def __init__(self, ignore_bias: bool = False):
-        self.ignore_bias = bool(ignore_bias)
+        self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner=type(self).__name__)
 
     def modify_weights(self, kernel, bias):
         """``rho``: return the modified ``(kernel, bias)``."""

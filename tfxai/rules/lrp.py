@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import operator
 
+import numpy as np
 import tensorflow as tf
 
+from tfxai import validation
 from tfxai.errors import ParameterError
 from tfxai.rules.engine import (
     LinearRule,
@@ -42,10 +44,8 @@ class Epsilon(LinearRule):
     """
 
     def __init__(self, epsilon: float = 1e-7, ignore_bias: bool = False):
-        if epsilon < 0:
-            raise ParameterError(f"Epsilon expects epsilon >= 0. Received: epsilon={epsilon}")
+        self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="Epsilon")
         super().__init__(ignore_bias)
-        self.epsilon = float(epsilon)
 
     def divide(self, relevance, z):
         if not self.epsilon:
@@ -69,10 +69,8 @@ class Gamma(LinearRule):
     requires_weights = True
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
-        if gamma < 0:
-            raise ParameterError(f"Gamma expects gamma >= 0. Received: gamma={gamma}")
+        self.gamma = validation.number("gamma", gamma, minimum=0, owner="Gamma")
         super().__init__(ignore_bias)
-        self.gamma = float(gamma)
 
     def modify_weights(self, kernel, bias):
         kernel = kernel + self.gamma * positive(kernel)
@@ -98,14 +96,16 @@ class AlphaBeta(TermRule):
     requires_weights = True
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, ignore_bias: bool = False):
-        if abs(alpha - beta - 1.0) > 1e-9 or beta < 0:
+        alpha = validation.number("alpha", alpha, owner="AlphaBeta")
+        beta = validation.number("beta", beta, minimum=0, owner="AlphaBeta")
+        if abs(alpha - beta - 1.0) > 1e-9:
             raise ParameterError(
                 "AlphaBeta expects alpha - beta == 1 and beta >= 0. "
                 f"Received: alpha={alpha}, beta={beta}"
             )
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-        self.ignore_bias = bool(ignore_bias)
+        self.alpha = alpha
+        self.beta = beta
+        self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner=type(self).__name__)
 
     def terms(self, node, state):
         a, kernel, bias = _weighted_input(state, self)
@@ -164,16 +164,27 @@ def _nonnegative_sign_terms(node, state, a, kernel, bias) -> list:
     ``z^-`` where ``z < 0``, i.e. ``|z^-| > |z^+|``, so it loses nothing
     there; for alpha-beta it is where ``|z^-|`` is far below ``|z^+|`` that
     ``z^-`` carries a larger relative error (on VGG16 and ResNet50 the maps
-    moved by less than 1e-6 of their summed magnitude).
+    moved by less than 1e-6 of their summed magnitude). Where the forward
+    ``z`` is not ``a w + b`` at the precision of the relevance (the bias is
+    ignored, or the layer computed in float16), ``z^-`` gets its own
+    convolution.
     """
     k_pos, b_pos = positive(kernel), _maybe(positive, bias)
-    bias_ignored = bias is None and state.params[1] is not None
-    z = node_function(node, (kernel, None))(a) if bias_ignored else state.outputs[0]
     z_pos = node_function(node, (k_pos, b_pos))(a)
+    z = _forward_z(node, state, bias)
+    z_neg = None if z is None else negative(z - z_pos)
     return [
         weighted_term(node, a, k_pos, b_pos, z_pos),
-        weighted_term(node, a, negative(kernel), _maybe(negative, bias), negative(z - z_pos)),
+        weighted_term(node, a, negative(kernel), _maybe(negative, bias), z_neg),
     ]
+
+
+def _forward_z(node, state, bias):
+    """The forward pass's ``z`` where it is ``a w + b`` at the relevance's precision, else None."""
+    z = state.outputs[0]
+    compute_dtype = tf.as_dtype(getattr(node.layer, "compute_dtype", None) or z.dtype)
+    bias_ignored = bias is None and state.params[1] is not None
+    return None if bias_ignored or compute_dtype != z.dtype else z
 
 
 def _sign_sums(outputs, signs: int) -> list:
@@ -212,11 +223,35 @@ class ZBox(TermRule):
     requires_weights = True
 
     def __init__(self, low=-1.0, high=1.0):
-        low_array, high_array = tf.constant(low, tf.float32), tf.constant(high, tf.float32)
-        if bool(tf.reduce_any(low_array > high_array)):
+        low_array = validation.finite_array("low", low, owner="ZBox")
+        high_array = validation.finite_array("high", high, owner="ZBox")
+        try:
+            np.broadcast_shapes(low_array.shape, high_array.shape)
+        except ValueError:
+            raise ParameterError(
+                f"ZBox expects low and high of shapes that broadcast together. "
+                f"Received: low of shape {low_array.shape}, high of shape {high_array.shape}"
+            ) from None
+        if np.any(low_array > high_array):
             raise ParameterError(f"ZBox expects low <= high. Received: low={low}, high={high}")
         self.low = low
         self.high = high
+
+    def check_node(self, node, input_shapes):
+        """The bounds must broadcast against one input sample of ``node`` (e.g. ``(C,)`` for images)."""
+        sample = tuple(1 if d is None else d for d in input_shapes[0][1:])
+        for name, value in (("low", self.low), ("high", self.high)):
+            shape = np.shape(value)
+            try:
+                fits = np.broadcast_shapes(shape, sample) == sample
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ParameterError(
+                    f"ZBox bound {name} of shape {shape} does not broadcast to the input of node "
+                    f"{node.name!r}, one sample of shape {tuple(input_shapes[0][1:])}. Give a scalar, "
+                    f"one value per channel, or an array of the sample's shape."
+                )
 
     def terms(self, node, state):
         a = single_input(state, self)
@@ -300,10 +335,8 @@ class GeneralizedGamma(TermRule):
     requires_weights = True
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
-        if gamma < 0:
-            raise ParameterError(f"GeneralizedGamma expects gamma >= 0. Received: gamma={gamma}")
-        self.gamma = float(gamma)
-        self.ignore_bias = bool(ignore_bias)
+        self.gamma = validation.number("gamma", gamma, minimum=0, owner="GeneralizedGamma")
+        self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner="GeneralizedGamma")
 
     def terms(self, node, state):
         a, kernel, bias = _weighted_input(state, self)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfxai.errors import ModelError, ParameterError
+from tfxai import validation
+from tfxai.errors import ModelError
 from tfxai.linear import frozen_scale_function
 from tfxai.rules.engine import Rule, Term, TermRule, signed_stabilize, single_input, sum_to_shape, vjp
 from tfxai.rules.lrp import Z
@@ -105,9 +106,7 @@ class FrozenScale(TermRule):
     """
 
     def __init__(self, epsilon: float = 1e-7):
-        if epsilon < 0:
-            raise ParameterError(f"FrozenScale expects epsilon >= 0. Received: epsilon={epsilon}")
-        self.epsilon = float(epsilon)
+        self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="FrozenScale")
 
     def terms(self, node, state):
         return [Term(frozen_scale_function(node.layer), [single_input(state, self)], state.outputs[0])]

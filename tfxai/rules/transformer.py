@@ -37,8 +37,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfxai import reverse
-from tfxai.errors import ParameterError
+from tfxai import reverse, validation
 from tfxai.graph import GraphView, raw_op_classes
 from tfxai.rules.engine import Rule, signed_stabilize, sum_to_shape, vjp
 from tfxai.rules.structural import EmbeddingSum, SignalTakeAll, Stop
@@ -48,12 +47,6 @@ def _divide(relevance, z, epsilon):
     if not epsilon:
         return tf.math.divide_no_nan(relevance, z)
     return relevance / signed_stabilize(z, epsilon)
-
-
-def _check_epsilon(owner, epsilon):
-    if epsilon < 0:
-        raise ParameterError(f"{owner} expects epsilon >= 0. Received: epsilon={epsilon}")
-    return float(epsilon)
 
 
 def carried_inputs(rule, node) -> list:
@@ -87,7 +80,7 @@ class Bilinear(Rule):
     """
 
     def __init__(self, epsilon: float = 1e-6):
-        self.epsilon = _check_epsilon("Bilinear", epsilon)
+        self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="Bilinear")
 
     def backward(self, node, state, relevance):
         s = _divide(relevance[0], state.outputs[0], self.epsilon)
@@ -110,7 +103,7 @@ class ConstantWeights(Rule):
     """
 
     def __init__(self, epsilon: float = 1e-6):
-        self.epsilon = _check_epsilon("ConstantWeights", epsilon)
+        self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="ConstantWeights")
 
     def carried(self, node):
         return [1]
@@ -186,7 +179,7 @@ class TiedEmbedding(Rule):
     """
 
     def __init__(self, epsilon: float = 1e-6):
-        self.epsilon = _check_epsilon("TiedEmbedding", epsilon)
+        self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="TiedEmbedding")
 
     def backward(self, node, state, relevance):
         if not node.call_kwargs.get("reverse", False):
@@ -197,7 +190,7 @@ class TiedEmbedding(Rule):
 class SampleWise(Rule):
     """A layer captured at fixed shapes: relevance through its captured graph, one sample at a time.
 
-    Made by :func:`tfxai.composites.assign` for nodes with an
+    Made by :func:`tfxai.assignment.assign` for nodes with an
     :attr:`~tfxai.nodes.Node.inner` graph (layers whose ``call`` computes
     with their input's shape, see :mod:`tfxai.capture`); ``assignment``
     maps the inner nodes to their rules. Integer inputs (masks) get none.
