@@ -99,3 +99,35 @@ def finite_array(name: str, value, *, owner: str = "") -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ParameterError(f"{_expect(owner, name, 'finite')}. Received: {name}={value!r}")
     return array
+
+
+def bounds(low, high, *, owner: str) -> None:
+    """``low`` and ``high`` finite, of shapes that broadcast together, and ``low <= high`` everywhere."""
+    low_array = finite_array("low", low, owner=owner)
+    high_array = finite_array("high", high, owner=owner)
+    try:
+        np.broadcast_shapes(low_array.shape, high_array.shape)
+    except ValueError:
+        raise ParameterError(
+            f"{owner} expects low and high of shapes that broadcast together. "
+            f"Received: low of shape {low_array.shape}, high of shape {high_array.shape}"
+        ) from None
+    if np.any(low_array > high_array):
+        raise ParameterError(f"{owner} expects low <= high. Received: low={low}, high={high}")
+
+
+def bounds_fit_input(low, high, node_name: str, input_shape, *, owner: str) -> None:
+    """Each bound broadcasts to one input sample of shape ``input_shape[1:]`` (batch axis first)."""
+    sample = tuple(1 if d is None else d for d in input_shape[1:])
+    for name, value in (("low", low), ("high", high)):
+        shape = np.shape(value)
+        try:
+            fits = np.broadcast_shapes(shape, sample) == sample
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ParameterError(
+                f"{owner} bound {name} of shape {shape} does not broadcast to the input of node "
+                f"{node_name!r}, one sample of shape {tuple(input_shape[1:])}. Give a scalar, "
+                f"one value per channel, or an array of the sample's shape."
+            )

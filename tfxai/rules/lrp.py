@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import operator
 
-import numpy as np
 import tensorflow as tf
 
 from tfxai import validation
@@ -223,35 +222,13 @@ class ZBox(TermRule):
     requires_weights = True
 
     def __init__(self, low=-1.0, high=1.0):
-        low_array = validation.finite_array("low", low, owner="ZBox")
-        high_array = validation.finite_array("high", high, owner="ZBox")
-        try:
-            np.broadcast_shapes(low_array.shape, high_array.shape)
-        except ValueError:
-            raise ParameterError(
-                f"ZBox expects low and high of shapes that broadcast together. "
-                f"Received: low of shape {low_array.shape}, high of shape {high_array.shape}"
-            ) from None
-        if np.any(low_array > high_array):
-            raise ParameterError(f"ZBox expects low <= high. Received: low={low}, high={high}")
+        validation.bounds(low, high, owner="ZBox")
         self.low = low
         self.high = high
 
     def check_node(self, node, input_shapes):
         """The bounds must broadcast against one input sample of ``node`` (e.g. ``(C,)`` for images)."""
-        sample = tuple(1 if d is None else d for d in input_shapes[0][1:])
-        for name, value in (("low", self.low), ("high", self.high)):
-            shape = np.shape(value)
-            try:
-                fits = np.broadcast_shapes(shape, sample) == sample
-            except ValueError:
-                fits = False
-            if not fits:
-                raise ParameterError(
-                    f"ZBox bound {name} of shape {shape} does not broadcast to the input of node "
-                    f"{node.name!r}, one sample of shape {tuple(input_shapes[0][1:])}. Give a scalar, "
-                    f"one value per channel, or an array of the sample's shape."
-                )
+        validation.bounds_fit_input(self.low, self.high, node.name, input_shapes[0], owner="ZBox")
 
     def terms(self, node, state):
         a = single_input(state, self)
