@@ -224,6 +224,7 @@ def _backward_model(no_op, seed=7):
 @pytest.mark.parametrize(
     "no_op", [lambda: L.Dropout(0.5), lambda: L.GaussianNoise(1.0), lambda: L.SpatialDropout2D(0.5)]
 )
+@pytest.mark.slow
 def test_no_ops_do_not_block_backward_folding(no_op):
     plain = _backward_model(None)
     try:

@@ -34,6 +34,7 @@ def _assert_equals_analyze(results, analyzer, x, keys):
     np.testing.assert_allclose(predictions, np.asarray(analyzer.model(x)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_explain_to_tfrecord_on_the_direct_runner_equals_analyze(explainer, make_x, tmp_path):
     analyzer, saved = explainer
     x = make_x(analyzer.model, N, seed=5)

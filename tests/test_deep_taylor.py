@@ -61,6 +61,7 @@ def test_bounded_deep_taylor_matches_the_numpy_rules(zoo):
     "method,params", [("deep_taylor", {}), ("deep_taylor.bounded", {"low": 0.0, "high": 1.0})]
 )
 @pytest.mark.parametrize("name", ["mlp", "cnn", "nested_functional", "concat"])
+@pytest.mark.slow
 def test_deep_taylor_conserves_on_bias_free_relu_nets(zoo, name, method, params):
     """Positive inputs (in the bounds), no biases: every z+ / z^B denominator is positive."""
     model = zoo(name, use_bias=False)

@@ -20,6 +20,7 @@ def _scale(values):
 @pytest.mark.parametrize("name", ["mlp", "cnn", "residual", "concat", "nested_functional", "shared", "rawop"])
 @pytest.mark.parametrize("use_bias", [False, True])
 @pytest.mark.parametrize("method", ["deeplift", "deeplift.reveal_cancel"])
+@pytest.mark.slow
 def test_summation_to_delta(zoo, name, use_bias, method):
     """sum(R) == f(x) - f(baseline) of the explained logit, to float32 precision."""
     model = zoo(name, use_bias)
@@ -170,6 +171,7 @@ def test_integer_inputs_are_refused():
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "residual"])
+@pytest.mark.slow
 def test_deep_shap_is_the_mean_of_deeplift_over_the_background(zoo, name):
     model = zoo(name, True)
     x = make_inputs(model, 3, seed=1)

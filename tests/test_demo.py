@@ -27,6 +27,7 @@ def test_make_shapes_rejects_bad_arguments(n, size):
         datasets.make_shapes(n, size=size)
 
 
+@pytest.mark.slow
 def test_demo_writes_one_grid_and_one_png_per_method(tmp_path, capsys, monkeypatch):
     figures = []
     save = visualize.save_figure

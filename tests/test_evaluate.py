@@ -53,6 +53,7 @@ def result(setup):
     return tfxai.evaluate(model, x, METHODS, chosen, masks=masks, patch_size=2, verbose=0)
 
 
+@pytest.mark.slow
 def test_scores_are_the_metric_functions_on_the_methods_explanations(setup, result):
     model, x, masks = setup
     target = metrics.base.Forward(model).target(x)
@@ -109,6 +110,7 @@ def test_the_table_csv_and_plot(result, tmp_path):
     assert len(figure.axes[0].lines) == 3
 
 
+@pytest.mark.slow
 def test_defaults_tabular_data_and_a_progress_bar(capsys):
     keras.utils.set_random_seed(3)
     model = keras.Sequential(
@@ -154,6 +156,7 @@ def test_invalid_arguments_are_reported(setup, kwargs, message):
         tfxai.evaluate(model, x, verbose=0, **kwargs)
 
 
+@pytest.mark.slow
 def test_the_evaluate_command_writes_markdown_and_csv(setup, tmp_path, capsys):
     model, x, masks = setup
     model.save(tmp_path / "model.keras")

@@ -117,6 +117,7 @@ def _finish(process, timeout=120):
 # --------------------------------------------------------------------------- signatures
 
 
+@pytest.mark.slow
 def test_signatures_have_documented_names_dtypes_and_a_none_batch(exports):
     _, path = exports["single"]
     loaded = tf.saved_model.load(str(path))
@@ -247,6 +248,7 @@ def _parse_show(text):
     return signatures
 
 
+@pytest.mark.slow
 def test_saved_model_cli_show_lists_the_signatures(exports):
     processes = {key: _saved_model_cli("show", "--all", "--dir", str(p)) for key, (_, p) in exports.items()}
     texts = {key: _finish(process) for key, process in processes.items()}
@@ -277,6 +279,7 @@ def test_saved_model_cli_show_lists_the_signatures(exports):
     assert multi["serving_default"] == multi["lrp_epsilon"]
 
 
+@pytest.mark.slow
 def test_saved_model_cli_run_agrees_with_analyze(exports, tmp_path):
     (x,) = _data([(6,)], 4, seed=5)
     xa, xb = _data([(6,), (4,)], 4, seed=6)
@@ -338,6 +341,7 @@ _FRESH = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_fresh_process_without_tfxai_or_keras_equals_in_process_analysis(exports, tmp_path):
     (x,) = _data([(6,)], 5, seed=7)
     xa, xb = _data([(6,), (4,)], 5, seed=8)
@@ -421,6 +425,7 @@ def every_analyzer(tmp_path_factory):
     return model, analyzers, path, tf.saved_model.load(str(path)).signatures
 
 
+@pytest.mark.slow
 def test_every_analyzer_export_has_no_python_callbacks(every_analyzer):
     *_, path, signatures = every_analyzer
     assert len(signatures) == 1 + 2 * len(every_analyzer[1])
@@ -428,6 +433,7 @@ def test_every_analyzer_export_has_no_python_callbacks(every_analyzer):
 
 
 @pytest.mark.parametrize("name", [n for n in tfxai.analyzer_names() if n not in NOT_FOR_THE_CNN])
+@pytest.mark.slow
 def test_every_analyzer_exports_and_reloads(name, every_analyzer):
     model, analyzers, _, signatures = every_analyzer
     analyzer, signature = analyzers[_signature(name)], _signature(name)
@@ -512,6 +518,7 @@ def _cli(*argv):
     return args.handler(args)
 
 
+@pytest.mark.slow
 def test_cli_exports_keras_and_h5_files_like_the_api(tmp_path, mlp, capsys):
     mlp.save(tmp_path / "model.keras")
     mlp.save(tmp_path / "model.h5")

@@ -33,6 +33,7 @@ def _check_group(seeds, tmp_path):
 
 
 @pytest.mark.parametrize("first", range(0, 24, GROUP))
+@pytest.mark.slow
 def test_fuzzed_zoo(first, tmp_path):
     _check_group(range(first, first + GROUP), tmp_path)
 

@@ -53,6 +53,7 @@ def _argmax(model, x):
 
 @pytest.mark.parametrize("noise", [{"noise_level": 0.0}, {"noise_scale": 0.0}], ids=["level", "scale"])
 @pytest.mark.parametrize("selection", ["max_activation", "all", 2])
+@pytest.mark.slow
 def test_smoothgrad_without_noise_is_the_gradient(zoo, noise, selection):
     model = zoo("cnn", use_bias=True)
     x = make_inputs(model, 5, "both", seed=1)
@@ -76,6 +77,7 @@ def _noisy_copies(x, n, level, seed):
 
 
 @pytest.mark.parametrize("method,reduce", [("smoothgrad", np.mean), ("vargrad", np.var)], ids=["mean", "var"])
+@pytest.mark.slow
 def test_smoothgrad_and_vargrad_match_a_loop_over_noisy_copies(zoo, method, reduce):
     model = zoo("cnn", use_bias=True)
     x = make_inputs(model, 4, "both", seed=2)
@@ -110,6 +112,7 @@ def test_noise_tunnel_smooths_any_analyzer(zoo):
     _close(by_instance.analyze(x), want, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_noise_is_seeded_and_independent_of_batch_and_chunks(zoo):
     model = zoo("cnn", use_bias=True)
     x = make_inputs(model, 5, "both", seed=4)
@@ -163,6 +166,7 @@ IG_METHODS = ["riemann_left", "riemann_right", "riemann_middle", "riemann_trapez
 
 
 @pytest.mark.parametrize("method", IG_METHODS)
+@pytest.mark.slow
 def test_integrated_gradients_completeness_error_shrinks_with_steps(zoo, method):
     """sum(R) -> f(x) - f(0): within 1% of each sample's difference at 256 steps, falling with steps."""
     model = zoo("cnn", use_bias=True)
@@ -324,6 +328,7 @@ ZOO_CASES = ["cnn", "nested_multi_input", "shared", "rawop", "multi_input", "mul
 
 @pytest.mark.parametrize("name", ZOO_CASES)
 @pytest.mark.parametrize("method", list(FAMILY))
+@pytest.mark.slow
 def test_every_method_on_the_zoo(zoo, method, name):
     model = zoo(name, use_bias=True)
     options = {"output_index": 1} if name == "multi_output" else {}
@@ -347,6 +352,7 @@ def test_every_method_on_the_zoo(zoo, method, name):
 
 
 @pytest.mark.parametrize("method", list(FAMILY))
+@pytest.mark.slow
 def test_eager_equals_tf_function(zoo, method):
     model = zoo("cnn", use_bias=True)
     analyzer = tfxai.create_analyzer(method, model, **FAMILY[method])
@@ -359,6 +365,7 @@ def test_eager_equals_tf_function(zoo, method):
     _close(predictions[0].numpy(), predict(model, x))
 
 
+@pytest.mark.slow
 def test_xla_gives_the_same_numbers(zoo):
     model = zoo("cnn", use_bias=True)
     x = make_inputs(model, 3, "both", seed=14)
@@ -380,6 +387,7 @@ EXPORTED = [
 """One method per mechanism: stateless noise, while loops, rule walks, map_fn."""
 
 
+@pytest.mark.slow
 def test_methods_export_to_a_saved_model(zoo, tmp_path):
     """explain_tensors is pure TensorFlow: the compiled functions save and reload."""
     model = zoo("cnn", use_bias=True)

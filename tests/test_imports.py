@@ -112,6 +112,7 @@ def test_import_tfxai_loads_neither_tensorflow_nor_matplotlib():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_importing_tfxai_leaves_the_tensorflow_logger_alone():
     code = (
         "import tensorflow as tf; before = list(tf.get_logger().filters); "

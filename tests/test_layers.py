@@ -186,6 +186,7 @@ def relu_model():
 
 
 @pytest.mark.parametrize("name", sorted(RELU_MODELS))
+@pytest.mark.slow
 def test_lrp_zero_equals_input_times_gradient_of_the_keras_model(relu_model, name):
     """On bias-free ReLU networks LRP-0 is input x gradient, and conservative."""
     model = relu_model(name)

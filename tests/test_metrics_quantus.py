@@ -67,6 +67,7 @@ def _run(metric, model, x, y, a, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_pixel_flipping_region_perturbation_and_selectivity_agree(cnn, mlp):
     # Quantus' softmax=False rebuilds the model from `layers[-2].output`, which a Keras 3 Sequential does not
     # have: it gets the logits copy; tfxai gets the softmax model and strips the softmax itself.
@@ -107,6 +108,7 @@ def test_pixel_flipping_region_perturbation_and_selectivity_agree(cnn, mlp):
     np.testing.assert_allclose(pixel, ours[:, 1:], **TOL)
 
 
+@pytest.mark.slow
 def test_faithfulness_correlation_agrees_where_it_is_exact():
     # Random subsets differ between the libraries, so compare where every subset gives correlation 1:
     # a linear model and its exact contributions relative to the replacement value.

@@ -115,6 +115,7 @@ def test_replay_matches_the_model_in_its_compute_dtype(mixed_pair, policy):
 
 
 @pytest.mark.parametrize("name", ["lrp.z", "lrp.epsilon", "lrp.epsilon_gamma_box", "input_t_gradient"])
+@pytest.mark.slow
 def test_conservation_on_the_bias_free_mixed_model(mixed_pair, policy, name):
     mixed, _ = mixed_pair
     relevance, delta = tfxai.create_analyzer(name, mixed).analyze(DATA, return_delta=True)
@@ -130,6 +131,7 @@ the plain gradient to cosine 0.988 and LRP-gamma to 0.92 on this model (measured
 looser bound than float16."""
 
 
+@pytest.mark.slow
 def test_every_analyzer_runs_and_agrees_with_the_float32_twin(mixed_pair, policy):
     mixed, reference = mixed_pair
     failures = {}
@@ -144,6 +146,7 @@ def test_every_analyzer_runs_and_agrees_with_the_float32_twin(mixed_pair, policy
     assert not failures, failures
 
 
+@pytest.mark.slow
 def test_a_float32_layer_inside_a_mixed_model(policy):
     """``Dense(dtype="float32")`` under a mixed policy computes (and outputs) in float32."""
     mixed, reference = twins(policy, last_dtype="float32")
@@ -166,6 +169,7 @@ def test_a_float16_layer_inside_a_float32_model():
     assert np.abs(delta).max() <= 2 * 2 * UNIT_ROUNDOFF["mixed_float16"] * np.abs(logits).max()
 
 
+@pytest.mark.slow
 def test_mixed_sequence_model_runs_and_agrees_with_float32():
     def build():
         keras.utils.set_random_seed(5)
@@ -186,6 +190,7 @@ def test_mixed_sequence_model_runs_and_agrees_with_float32():
         assert np.all(np.isfinite(got)) and cosine(got, want).min() >= 0.99, name
 
 
+@pytest.mark.slow
 def test_export_of_a_mixed_model_equals_eager(tmp_path):
     mixed, _ = twins("mixed_float16")
     analyzer = tfxai.create_analyzer("lrp.epsilon_plus", mixed)
@@ -199,6 +204,7 @@ def test_export_of_a_mixed_model_equals_eager(tmp_path):
     np.testing.assert_allclose(np.asarray(outputs[relevance_key], np.float32), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_mixed_kerashub_bert_agrees_with_float32():
     """A captured transformer (tiny KerasHub BERT) under ``mixed_float16``: CP-LRP, AttnLRP and IG."""
     import keras_hub  # noqa: PLC0415 -- the optional extra, needed by this test only

@@ -234,6 +234,7 @@ def test_inbound_node_counter_detects_a_mutation():
 
 
 @pytest.mark.parametrize("name", tfxai.analyzer_names())
+@pytest.mark.slow
 def test_model_is_untouched_by_every_analyzer(nested_bn_softmax_model, name):
     model = nested_bn_softmax_model
     x = make_inputs(model, 3, "positive", seed=7)

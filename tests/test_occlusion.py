@@ -45,6 +45,7 @@ def _numpy_occlusion(model, x, index, window, stride, baseline, input_index=None
 
 
 @pytest.mark.parametrize("window,stride,baseline", [(3, 2, 0.5), (2, 2, 0.0), (4, 3, -1.0), (8, 1, 0.0)])
+@pytest.mark.slow
 def test_occlusion_matches_a_numpy_loop_on_images(zoo, window, stride, baseline):
     model = zoo("cnn", use_bias=True)
     x = make_inputs(model, 3, "both", seed=1)

@@ -203,6 +203,7 @@ def test_squaregrad_is_the_mean_squared_gradient_over_the_same_noise(zoo):
 
 
 @pytest.mark.parametrize("name", NEW_METHODS)
+@pytest.mark.slow
 def test_batch_independence_and_seeded_repeatability(zoo, name):
     model = zoo("cnn", True)
     x = make_inputs(model, 3, seed=5)

@@ -143,6 +143,7 @@ def test_epsilon_absorbs_relevance_as_epsilon_grows(zoo):
 
 @pytest.mark.parametrize("use_bias", [False, True], ids=["no_bias", "bias"])
 @pytest.mark.parametrize("name", ZOO_NAMES)
+@pytest.mark.slow
 def test_lrp_z_equals_input_times_gradient_on_relu_nets(zoo, name, use_bias):
     model = zoo(name, use_bias=use_bias)
     x = make_inputs(model, 5, "both", seed=5)
@@ -280,6 +281,7 @@ def test_eager_equals_tf_function(zoo, name, method, params):
 @pytest.mark.parametrize(
     "name,method,params", EAGER_CASES[:4], ids=[f"{n}-{m}" for n, m, _ in EAGER_CASES[:4]]
 )
+@pytest.mark.slow
 def test_jit_compile_gives_the_same_numbers(zoo, name, method, params):
     model = zoo(name, use_bias=True)
     x = make_inputs(model, 4, "both", seed=11)

@@ -181,6 +181,7 @@ def test_agrees_with_innvestigate(network, method):
 
 
 @pytest.mark.parametrize("network, method", sorted(DIFFERENCES))
+@pytest.mark.slow
 def test_documented_difference(network, method):
     reason = DIFFERENCES[(network, method)]
     own = golden.relative_difference(tfxai_relevance(network, method, "float64"), oracle(network, method, "tfxai"))

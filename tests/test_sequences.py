@@ -119,6 +119,7 @@ def _relative_errors(model, name="lrp.epsilon", **params):
 
 
 @pytest.mark.parametrize("body", sorted(RECURRENT_BODIES))
+@pytest.mark.slow
 def test_recurrent_lrp_conserves_and_ignores_padding(body):
     model = _text_model(RECURRENT_BODIES[body])
     if body == "time_distributed":  # TD(Dense) under a mask is not unwrapped; feed the LSTM unmasked here
@@ -173,6 +174,7 @@ def _block(causal=False, use_bias=False, seed=0):
 
 
 @pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.slow
 def test_transformer_block_conserves_and_ignores_padding(causal):
     model = _block(causal)
     counts = graph.count_inbound_nodes(model)
@@ -256,6 +258,7 @@ PLANTED_WORD_THRESHOLD = 0.9
 
 
 @pytest.mark.parametrize("method", ["lrp.epsilon", "input_t_gradient"])
+@pytest.mark.slow
 def test_planted_words_rank_first(sentiment_model, method):
     tokens, labels, planted = datasets.make_sentiment(300, seed=1)
     assert np.mean(sentiment_model.predict(tokens, verbose=0).argmax(1) == labels) > 0.95
@@ -282,10 +285,12 @@ def planted_lag_share(model, method):
 
 
 # 2 of 16 lags hold the evidence: a uniform explanation gives them 1/8 of the relevance; "most" is > 1/2.
+@pytest.mark.slow
 def test_planted_lags_carry_most_relevance_gru_lrp():
     assert planted_lag_share(_forecaster(L.GRU(16)), "lrp.epsilon") > 0.5
 
 
+@pytest.mark.slow
 def test_planted_lags_carry_most_relevance_lstm_input_times_gradient():
     assert planted_lag_share(_forecaster(L.LSTM(16)), "input_t_gradient") > 0.5
 

@@ -26,6 +26,7 @@ def server(zoo, tmp_path_factory):
         yield analyzer, stand_in
 
 
+@pytest.mark.slow
 def test_concurrent_requests_all_come_back_equal_to_analyze(server, make_x):
     analyzer, stand_in = server
     batches = [make_x(analyzer.model, BATCH, seed=i) for i in range(REQUESTS)]

@@ -73,6 +73,7 @@ def test_kernel_shap_is_exact_on_a_linear_model(n_samples):
         ("cnn", "grid", (2, 4), 8),
     ],
 )
+@pytest.mark.slow
 def test_kernel_shap_equals_brute_force_shapley_values(zoo, name, features, grid_size, m):
     model = zoo(name, True)
     x = make_inputs(model, 3, seed=4)

@@ -141,6 +141,7 @@ def _inputs(name):
 
 
 @pytest.mark.parametrize("name", sorted(TEXT_CLASSIFIERS))
+@pytest.mark.slow
 def test_text_classifiers_conserve_with_cp_lrp_and_give_padding_nothing(name):
     model = _zero_biases(TEXT_CLASSIFIERS[name][0]())
     counts = graph.count_inbound_nodes(model)
@@ -154,6 +155,7 @@ def test_text_classifiers_conserve_with_cp_lrp_and_give_padding_nothing(name):
     assert graph.count_inbound_nodes(model) == counts
 
 
+@pytest.mark.slow
 def test_gpt2_next_token_conserves_and_future_tokens_get_nothing():
     model = _zero_biases(_gpt2())
     counts = graph.count_inbound_nodes(model)
@@ -167,6 +169,7 @@ def test_gpt2_next_token_conserves_and_future_tokens_get_nothing():
     assert graph.count_inbound_nodes(model) == counts
 
 
+@pytest.mark.slow
 def test_gpt2_padding_gets_nothing():
     """Left padding (positions 0-2 of the first sample) is masked as keys: the last position's logit ignores it."""
     model = _gpt2()
@@ -198,6 +201,7 @@ def test_gemma_next_token_conserves():
     assert np.all(relevance["token_ids"][:, 5:] == 0.0)
 
 
+@pytest.mark.slow
 def test_vit_classifier_conserves():
     keras.utils.set_random_seed(5)
     backbone = keras_hub.models.ViTBackbone(
@@ -400,6 +404,7 @@ def test_attn_lrp_through_captured_ops_attention_matches_numpy():
 # ------------------------------------------------------------------ token-level gradient methods
 
 
+@pytest.mark.slow
 def test_gradient_methods_explain_tokens_inside_custom_embedding_layers():
     model = _distil_bert()  # its embedding sits inside TokenAndPositionEmbedding
     tokens, padding = _tokens()
@@ -410,6 +415,7 @@ def test_gradient_methods_explain_tokens_inside_custom_embedding_layers():
         assert np.all(relevance[0, 5:] == 0.0), method
 
 
+@pytest.mark.slow
 def test_integrated_gradients_on_tokens_is_complete():
     model = _bert()
     x = _bert_inputs()

@@ -86,6 +86,7 @@ def test_overlay_shows_the_image_where_there_is_no_relevance():
 
 
 @pytest.mark.parametrize("kind", ["signed", "absolute", "overlay"])
+@pytest.mark.slow
 def test_plot_heatmap_has_a_colour_bar_in_relevance_units(kind, tmp_path):
     relevance = np.linspace(-2.0, 2.0, 64).reshape(8, 8)
     image = np.full((8, 8, 3), 0.5) if kind == "overlay" else None
