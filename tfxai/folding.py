@@ -29,34 +29,12 @@ import tensorflow as tf
 
 from tfxai import linear
 from tfxai.graph import GraphView, Node, application_layer_classes
+from tfxai.layer_groups import AVERAGE_POOLING, NO_OPS
 
 L = keras.layers
 
 AFFINE_LAYERS = (L.BatchNormalization,) + application_layer_classes(("convnext", "LayerScale"))
 """Per-channel affine layers :func:`fold_affine` folds (inference BatchNorm, ConvNeXt's LayerScale)."""
-
-NO_OPS = (
-    L.Dropout,
-    L.SpatialDropout1D,
-    L.SpatialDropout2D,
-    L.SpatialDropout3D,
-    L.GaussianNoise,
-    L.GaussianDropout,
-    L.AlphaDropout,
-    L.ActivityRegularization,
-    L.Identity,
-) + application_layer_classes(("convnext", "StochasticDepth"))
-"""Layers that are the identity at inference: they never stop a fold."""
-
-AVERAGE_POOLING = (
-    L.AveragePooling1D,
-    L.AveragePooling2D,
-    L.AveragePooling3D,
-    L.GlobalAveragePooling1D,
-    L.GlobalAveragePooling2D,
-    L.GlobalAveragePooling3D,
-)
-"""Poolings a per-channel affine map commutes with: ``mean(s x + t) = s mean(x) + t``."""
 
 _GLOBAL_POOLING = (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D)
 _FORWARD_TARGETS = (L.Dense, L.Conv1D, L.Conv2D, L.Conv3D) + linear.DEPTHWISE + (

@@ -11,8 +11,9 @@ from __future__ import annotations
 import keras
 
 from tfxai import canonizers, rules
-from tfxai.graph import application_layer_classes, raw_op_classes
 from tfxai.errors import ParameterTypeError
+from tfxai.graph import application_layer_classes, raw_op_classes
+from tfxai.layer_groups import AVERAGE_POOLING, NO_OPS, ROUTING_LAYERS, UPSAMPLING
 from tfxai.rules import transformer
 
 L = keras.layers
@@ -66,16 +67,7 @@ ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax) + r
 )
 """Element-wise activations (relevance passes through unchanged)."""
 
-IDENTITIES = (
-    L.Dropout,
-    L.SpatialDropout1D,
-    L.SpatialDropout2D,
-    L.SpatialDropout3D,
-    L.GaussianNoise,
-    L.GaussianDropout,
-    L.AlphaDropout,
-    L.ActivityRegularization,
-    L.Identity,
+IDENTITIES = NO_OPS + (
     L.Masking,
     L.Rescaling,
     L.Normalization,
@@ -86,31 +78,11 @@ IDENTITIES = (
     L.RandomZoom,
     L.RandomContrast,
     L.RandomBrightness,
-) + application_layer_classes(("convnext", "StochasticDepth"))
+)
 """Layers that are the identity at inference (dropout, augmentation), or input preprocessing
 (also raw ``x / 255``, ``x - mean``)."""
 
-ROUTES = (
-    L.Flatten,
-    L.Reshape,
-    L.Permute,
-    L.RepeatVector,
-    L.ZeroPadding1D,
-    L.ZeroPadding2D,
-    L.ZeroPadding3D,
-    L.Cropping1D,
-    L.Cropping2D,
-    L.Cropping3D,
-    L.Concatenate,
-    L.MaxPooling1D,
-    L.MaxPooling2D,
-    L.MaxPooling3D,
-    L.GlobalMaxPooling1D,
-    L.GlobalMaxPooling2D,
-    L.GlobalMaxPooling3D,
-    L.Maximum,
-    L.Minimum,
-) + raw_op_classes(
+ROUTES = ROUTING_LAYERS + raw_op_classes(
     "Reshape",
     "Transpose",
     "Concatenate",
@@ -124,17 +96,10 @@ ROUTES = (
 )
 """Layers that move, split or select values (relevance follows the gradient; max/min: winner-take-all)."""
 
-POOLING = (
-    L.AveragePooling1D,
-    L.AveragePooling2D,
-    L.AveragePooling3D,
-    L.GlobalAveragePooling1D,
-    L.GlobalAveragePooling2D,
-    L.GlobalAveragePooling3D,
-)
+POOLING = AVERAGE_POOLING
 """Average pooling (a linear map with weights 1/n)."""
 
-RESAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D, L.Resizing)
+RESAMPLING = UPSAMPLING + (L.Resizing,)
 """Upsampling and resizing (linear maps with interpolation weights)."""
 
 MERGES = (
@@ -243,6 +208,7 @@ def sequence_entries(linear_rule) -> list:
     if not isinstance(linear_rule, rules.LinearRule):
         return []
     return [(RECURRENT, rules.Recurrent(linear_rule)), (ATTENTION, rules.ConservativeAttention(linear_rule))]
+
 
 _USER: dict = {}
 

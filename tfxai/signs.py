@@ -15,50 +15,18 @@ from __future__ import annotations
 
 import keras
 
-from tfxai.graph import GraphView, application_layer_classes, raw_op_classes
+from tfxai.graph import GraphView, raw_op_classes
+from tfxai.layer_groups import AVERAGE_POOLING, NO_OPS, ROUTING_LAYERS, UPSAMPLING
 
 L = keras.layers
 
 SIGN_KEEPING = (
-    (
-        L.Flatten,
-        L.Reshape,
-        L.Permute,
-        L.RepeatVector,
-        L.ZeroPadding1D,
-        L.ZeroPadding2D,
-        L.ZeroPadding3D,
-        L.Cropping1D,
-        L.Cropping2D,
-        L.Cropping3D,
-        L.Concatenate,
-        L.MaxPooling1D,
-        L.MaxPooling2D,
-        L.MaxPooling3D,
-        L.GlobalMaxPooling1D,
-        L.GlobalMaxPooling2D,
-        L.GlobalMaxPooling3D,
-        L.AveragePooling1D,
-        L.AveragePooling2D,
-        L.AveragePooling3D,
-        L.GlobalAveragePooling1D,
-        L.GlobalAveragePooling2D,
-        L.GlobalAveragePooling3D,
-        L.UpSampling1D,
-        L.UpSampling2D,
-        L.UpSampling3D,
-        L.Maximum,
-        L.Minimum,
-        L.Add,
-        L.Average,
-        L.Dropout,
-        L.SpatialDropout1D,
-        L.SpatialDropout2D,
-        L.SpatialDropout3D,
-        L.Identity,
-    )
+    ROUTING_LAYERS
+    + AVERAGE_POOLING
+    + UPSAMPLING
+    + NO_OPS
+    + (L.Add, L.Average)
     + raw_op_classes("Reshape", "Transpose", "Concatenate", "Squeeze", "ExpandDims")
-    + application_layer_classes(("convnext", "StochasticDepth"))
 )
 """Operations whose output is ``>= 0`` wherever all their inputs are (at inference).
 
