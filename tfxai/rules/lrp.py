@@ -93,6 +93,7 @@ class AlphaBeta(TermRule):
     """
 
     requires_weights = True
+    ratio_form = True
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, ignore_bias: bool = False):
         alpha = validation.number("alpha", alpha, owner="AlphaBeta")
@@ -114,6 +115,11 @@ class AlphaBeta(TermRule):
         return _sign_terms(node, a, kernel, bias, signs, state.input_nonnegative())
 
     def cotangents(self, relevance, outputs):
+        if self.beta and len(outputs) == 2:  # the terms of _nonnegative_sign_terms
+            return _nonnegative_cotangents(self._signed_cotangents, relevance, outputs)
+        return self._signed_cotangents(relevance, outputs)
+
+    def _signed_cotangents(self, relevance, outputs):
         z_pos, *z_neg = _sign_sums(outputs, 2 if self.beta else 1)
         s_pos = [self.alpha * self.divide(relevance, z_pos)]
         s_neg = [-self.beta * self.divide(relevance, z) for z in z_neg]
@@ -154,28 +160,41 @@ def _sign_terms(node, a, kernel, bias, signs=(positive, negative), nonnegative=F
 
 
 def _nonnegative_sign_terms(node, state, a, kernel, bias) -> list:
-    """For ``a >= 0``: the terms ``z^+ = a w^+ + b^+`` and ``z^- = a w^- + b^-``, with ``z^- = z - z^+``.
+    """For ``a >= 0``: the terms ``z^+ = a w^+ + b^+`` and ``z = a w + b``, from which ``z^- = z - z^+``.
 
     ``z`` is the forward pass's pre-activation, so besides it only ``z^+``
-    costs a convolution (a matmul); ``z^-`` is clipped at 0, the sign it
-    has exactly. The terms' gradients are two transposed convolutions.
-    The subtraction rounds relative to ``|z^+|``: GeneralizedGamma only uses
-    ``z^-`` where ``z < 0``, i.e. ``|z^-| > |z^+|``, so it loses nothing
-    there; for alpha-beta it is where ``|z^-|`` is far below ``|z^+|`` that
-    ``z^-`` carries a larger relative error (on VGG16 and ResNet50 the maps
-    moved by less than 1e-6 of their summed magnitude). Where the forward
-    ``z`` is not ``a w + b`` at the precision of the relevance (the bias is
-    ignored, or the layer computed in float16), ``z^-`` gets its own
-    convolution.
+    costs a convolution (a matmul). The rule's cotangents ``c^+, c^-`` of
+    ``z^+`` and ``z^-`` go back through ``w^+`` and ``w`` instead of
+    ``w^+`` and ``w^-`` (``w^-^T c^- = w^T c^- - w^+^T c^-``, see
+    :func:`_nonnegative_cotangents`): two transposed convolutions, and
+    ``w^-`` is never formed (VGG16's first Dense kernel alone is 411 MB).
+    ``z^-`` is clipped at 0, the sign it has exactly. The subtraction rounds
+    relative to ``|z^+|``: GeneralizedGamma only uses ``z^-`` where
+    ``z < 0``, i.e. ``|z^-| > |z^+|``, so it loses nothing there; for
+    alpha-beta it is where ``|z^-|`` is far below ``|z^+|`` that ``z^-``
+    carries a larger relative error (on VGG16 and ResNet50 the maps moved by
+    less than 1e-6 of their summed magnitude). Where the forward ``z`` is not
+    ``a w + b`` at the precision of the relevance (the bias is ignored, or
+    the layer computed in float16), ``z`` gets its own convolution.
     """
     k_pos, b_pos = positive(kernel), _maybe(positive, bias)
     z_pos = node_function(node, (k_pos, b_pos))(a)
-    z = _forward_z(node, state, bias)
-    z_neg = None if z is None else negative(z - z_pos)
     return [
         weighted_term(node, a, k_pos, b_pos, z_pos),
-        weighted_term(node, a, negative(kernel), _maybe(negative, bias), z_neg),
+        weighted_term(node, a, kernel, bias, _forward_z(node, state, bias)),
     ]
+
+
+def _nonnegative_cotangents(signed_cotangents, relevance, outputs) -> list:
+    """The cotangents of the terms ``(w^+, w)`` of :func:`_nonnegative_sign_terms`.
+
+    ``signed_cotangents(relevance, [z^+, z^-])`` returns those of ``z^+`` and
+    ``z^-``, ``[c^+, c^-]``; since ``w^+^T c^+ + w^-^T c^- = w^+^T (c^+ -
+    c^-) + w^T c^-``, the terms get ``[c^+ - c^-, c^-]``.
+    """
+    z_pos, z = outputs
+    c_pos, c_neg = signed_cotangents(relevance, [z_pos, negative(z - z_pos)])
+    return [c_pos - c_neg, c_neg]
 
 
 def _forward_z(node, state, bias):
@@ -310,6 +329,7 @@ class GeneralizedGamma(TermRule):
     """
 
     requires_weights = True
+    ratio_form = True
 
     def __init__(self, gamma: float = 0.25, ignore_bias: bool = False):
         self.gamma = validation.number("gamma", gamma, minimum=0, owner="GeneralizedGamma")
@@ -323,18 +343,22 @@ class GeneralizedGamma(TermRule):
         return [weighted_term(node, a, kernel, bias, z)] + _sign_terms(node, a, kernel, bias)
 
     def cotangents(self, relevance, outputs):
-        if len(outputs) == 2:  # the terms of _nonnegative_sign_terms: J = J^+ + J^- folds the term z in
-            plus, minus = outputs
-            z = plus + minus
-        else:
-            z, *signed = outputs
-            plus, minus = _sign_sums(signed, 2)
+        if len(outputs) == 2:  # the terms of _nonnegative_sign_terms
+            return _nonnegative_cotangents(self._signed_cotangents, relevance, outputs)
+        z, *signed = outputs
+        plus, minus = _sign_sums(signed, 2)
         up = z >= 0
         s = self.divide(relevance, z + self.gamma * tf.where(up, plus, minus))
-        if len(outputs) == 2:
-            favoured = (1.0 + self.gamma) * s
-            return [tf.where(up, favoured, s), tf.where(up, s, favoured)]
         zero = tf.zeros_like(s)
         s_up, s_down = self.gamma * tf.where(up, s, zero), self.gamma * tf.where(up, zero, s)
         per_sign = len(signed) // 2
         return [s] + [s_up] * per_sign + [s_down] * per_sign
+
+    def _signed_cotangents(self, relevance, outputs):
+        """For non-negative inputs: ``J = J^+ + J^-`` folds the term ``z`` into the two signed terms."""
+        plus, minus = outputs
+        z = plus + minus
+        up = z >= 0
+        s = self.divide(relevance, z + self.gamma * tf.where(up, plus, minus))
+        favoured = (1.0 + self.gamma) * s
+        return [tf.where(up, favoured, s), tf.where(up, s, favoured)]
