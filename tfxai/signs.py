@@ -42,10 +42,10 @@ def is_rectifier(node) -> bool:
     """Whether ``node`` is a ReLU: zero for every negative input (``max_value`` allowed)."""
     if node.is_original and isinstance(node.layer, L.ReLU):
         return not node.layer.negative_slope and node.layer.threshold >= 0
-    return issubclass(node.op_type, _RELU_OPS) or _activation_name(node) in RECTIFIER_ACTIVATIONS
+    return issubclass(node.op_type, _RELU_OPS) or activation_name(node) in RECTIFIER_ACTIVATIONS
 
 
-def _activation_name(node):
+def activation_name(node):
     """The element-wise activation ``node`` applies: split off a layer, or an ``Activation`` layer."""
     if node.activation is not None or not (node.is_original and isinstance(node.layer, L.Activation)):
         return node.activation

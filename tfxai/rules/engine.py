@@ -116,9 +116,18 @@ class Rule:
     requires_weights : bool
         True for rules that modify weights; the analyzer refuses to give them to
         a node without weights.
+    ratio_form : bool
+        True for rules of the form ``R_in = a * f(R_out / z')``: the
+        relevance of an input is zero wherever that input is zero, and the
+        node's forward output ``z`` enters only through such ratios, so its
+        value does not matter where ``R_out`` is zero. The backward walk
+        then lets a ReLU's output stand in for the ``z`` it rectifies (see
+        :mod:`tfxai.rectified`). A subclass that changes either property
+        must set it to False.
     """
 
     requires_weights = False
+    ratio_form = False
 
     def check_node(self, node, input_shapes: list) -> None:
         """Raise if the rule's parameters cannot apply to ``node`` (called when rules are assigned).
@@ -284,6 +293,8 @@ class LinearRule(TermRule):
     ignore_bias : bool
         Drop the bias from ``z'`` (iNNvestigate's ``...IgnoreBias`` variants).
     """
+
+    ratio_form = True
 
     def __init__(self, ignore_bias: bool = False):
         self.ignore_bias = validation.flag("ignore_bias", ignore_bias, owner=type(self).__name__)

@@ -105,6 +105,8 @@ class FrozenScale(TermRule):
     transformers: better explanations through conservative propagation. ICML.
     """
 
+    ratio_form = True
+
     def __init__(self, epsilon: float = 1e-7):
         self.epsilon = validation.number("epsilon", epsilon, minimum=0, owner="FrozenScale")
 
