@@ -50,13 +50,30 @@ def forward(view: GraphView, inputs: list, overrides: dict | None = None):
         node_inputs = [values[key] for key in node.inputs]
         if node.params is not None:  # a linear node: cast its input as Keras' autocast would
             node_inputs = [_to_compute_dtype(x, node.layer) for x in node_inputs]
-        params = node.params() if node.params is not None else None
+        params = _weights_when_needed(node, node_inputs)
         masks = [keras_mask(x) for x in node_inputs]  # before the call: some layers detach them
         node_outputs = node.forward(node_inputs, params)
         values.update(zip(node.outputs, node_outputs))
         signs = tuple(key in nonnegative for key in node.inputs)
         states[node.name] = NodeState(node_inputs, list(node_outputs), params, masks, signs)
     return values, states
+
+
+def _weights_when_needed(node, node_inputs):
+    """``node.params()`` computed once the node's inputs exist (inside a ``tf.function``).
+
+    A BatchNorm folded into a kernel is computed from the variables alone,
+    so TensorFlow would compute every layer's folded kernel when the call
+    starts and hold them all until each layer ran (ResNet50: 100 MB, more
+    than a batch-1 gradient holds in all).
+    """
+    if node.params is None:
+        return None
+    ready = [x for x in node_inputs if isinstance(x, tf.Tensor)]
+    if not ready or tf.executing_eagerly():
+        return node.params()
+    with tf.control_dependencies(ready):
+        return node.params()
 
 
 def _to_compute_dtype(x, layer):
